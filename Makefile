@@ -1,0 +1,44 @@
+# The commands a newcomer types. `make test` and `make demo` work from a fresh clone with
+# only the machine's toolchain: Python 3.11+, Java 17+ and Maven.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck unit venv lock clean
+
+# Create .venv and install ssegate with its dev tools, pinned by constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit("ssegate needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Lint, types, then the whole suite (unit and integration, against a real Kafka broker).
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+# Re-pin constraints.txt from what pyproject.toml resolves to today.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --editable '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""`python -m ssegate` runs the command line."""
+
+from ssegate.cli import main
+
+raise SystemExit(main())
