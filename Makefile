@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit venv lock clean
+.PHONY: test demo lint typecheck unit venv lock clean
 
 # Create .venv and install ssegate with its dev tools, pinned by constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -21,6 +21,10 @@ venv: $(STAMP)
 # Lint, types, then the whole suite (unit and integration, against a real Kafka broker).
 test: lint typecheck
 	$(BIN)/pytest
+
+# Local Kafka, topic `events`, a stock-price producer and the gateway on port 7114.
+demo: $(STAMP)
+	$(BIN)/ssegate demo --config examples/fanout/ssegate.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ssegate.devkafka import DevKafka
+from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster
 
 
@@ -43,3 +45,28 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         yield KafkaCluster(info.bootstrap)
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start `ssegate run` processes against the session's broker; all stopped at the end."""
+    started: list[GatewayProcess] = []
+
+    def start(
+        routes: list[dict[str, Any]],
+        *,
+        wait_ready: bool = True,
+        port: int | None = None,
+        **sections: Any,
+    ) -> GatewayProcess:
+        config: dict[str, Any] = {"kafka": {"bootstrap_servers": kafka.bootstrap}, "routes": routes}
+        for name, value in sections.items():
+            config[name] = value
+        directory = tmp_path / f"gateway-{len(started)}"
+        gateway = GatewayProcess(config, directory, port=port)
+        started.append(gateway)
+        return gateway.start(wait_ready=wait_ready)
+
+    yield start
+    for gateway in started:
+        gateway.stop()

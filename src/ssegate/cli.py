@@ -6,10 +6,36 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ssegate import __version__
 from ssegate.devkafka import command as devkafka_command
 from ssegate.errors import SsegateError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ssegate.config.loader import load_config
+    from ssegate.server import run
+
+    return run(load_config(args.config))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ssegate.config.loader import load_config
+
+    loaded = load_config(args.config)
+    config = loaded.config
+    listeners = ", ".join(f"http://{item.host}:{item.port}" for item in config.listeners)
+    print(f"{args.config}: ok ({len(loaded.routes)} routes; listening on {listeners})")
+    for route in loaded.routes:
+        print(f"  {route.path} -> topic {route.topic.text}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ssegate.demo import run_demo
+
+    return run_demo(args.config, port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream Apache Kafka topics to HTTP clients as Server-Sent Events.",
     )
     parser.add_argument("--version", action="version", version=f"ssegate {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (default INFO)",
+    )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = subcommands.add_parser("run", help="serve the routes of a configuration file")
+    run.add_argument("config", type=Path, help="the YAML configuration (see docs/configuration.md)")
+    run.set_defaults(handler=_run)
+
+    check = subcommands.add_parser("check", help="validate a configuration file and exit")
+    check.add_argument("config", type=Path)
+    check.set_defaults(handler=_check)
+
+    demo = subcommands.add_parser(
+        "demo", help="local Kafka, a stock-price producer and the gateway, on port 7114"
+    )
+    demo.add_argument(
+        "--config", type=Path, default=Path("examples/fanout/ssegate.yaml"), help="gateway config"
+    )
+    demo.add_argument("--port", type=int, default=None, help="Kafka port (default: a free one)")
+    demo.set_defaults(handler=_demo)
+
     devkafka_command.add_parser(subcommands)
     return parser
 
@@ -26,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("ssegate.kafka.librdkafka").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -264,9 +264,10 @@ class DevKafka:
     # -- steps -----------------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
-        logger.info("%s", message)
         if self._progress is not None:
             self._progress(message)
+        else:
+            logger.info("%s", message)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

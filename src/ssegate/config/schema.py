@@ -1,0 +1,130 @@
+"""The configuration's shape: typed, validated structures with documented defaults.
+
+These classes hold values and nothing else (like h2's H2Configuration): the loader
+(`ssegate.config.loader`) fills them from YAML, substitutes `${env.NAME}`, and checks what
+a type cannot express (parameters a route does not capture, for instance). Every default
+bounds a resource, with the reason beside it. `docs/configuration.md` documents each field.
+
+Durations accept a number of seconds or a string with a unit (`500ms`, `15s`, `2m`, `1h`);
+sizes accept a number of bytes or a string with a unit (`64KiB`, `1MiB`, `1GiB`, `1MB`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class Seconds(float):
+    """A duration in seconds; YAML may say `15`, `15s`, `500ms`, `2m` or `1h`."""
+
+
+class ByteSize(int):
+    """A size in bytes; YAML may say `1048576`, `1MiB`, `64KiB` or `1MB`."""
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base: unknown keys are errors (a typo must not silently fall back to a default).
+
+    Subclasses restate `frozen=True`: msgspec inherits it, but type checkers only see it
+    when each class says so.
+    """
+
+
+class Listener(_Section, frozen=True):
+    """A plain-HTTP listening socket."""
+
+    host: str = "127.0.0.1"  # loopback unless the operator says otherwise
+    port: int = 7114
+    # Backlog for listen(2): a reconnect storm of thousands arrives at once.
+    backlog: int = 4096
+
+
+class RingConfig(_Section, frozen=True):
+    """The in-memory history each topic reader keeps, from which resumes are served."""
+
+    # ~100k records of ~256 B is ~40 MiB with Python object overhead: a deploy's worth of
+    # history for a busy topic, so reconnecting clients resume from memory, not Kafka.
+    max_records: int = 100_000
+    max_bytes: ByteSize = ByteSize(64 * 1024 * 1024)
+
+
+class KafkaConfig(_Section, frozen=True):
+    """The Kafka cluster; `properties` passes any librdkafka setting through (SASL, SSL)."""
+
+    bootstrap_servers: str
+    properties: dict[str, str | int | float | bool] = msgspec.field(default_factory=dict)
+    ring: RingConfig = msgspec.field(default_factory=RingConfig)
+    # How often readers look for topics that do not exist yet and for added partitions.
+    metadata_refresh: Seconds = Seconds(5.0)
+    # Concurrent temporary readers serving clients older than the ring; more wait their turn.
+    max_catchup_readers: int = 8
+
+
+class SseOptions(_Section, frozen=True):
+    """What every stream carries besides events."""
+
+    # WHATWG suggests ~15 s; proxies and load balancers commonly cut idle streams at 60 s.
+    heartbeat: Seconds = Seconds(15.0)
+    initial_comment: bool = True  # defeats buffering proxies that wait for the first bytes
+    retry: int | None = None  # milliseconds; written as `retry:` when set (Zilla never writes it)
+
+
+class CorsAllow(_Section, frozen=True):
+    origins: list[str] | None = None  # None: any origin
+    methods: list[str] | None = None
+    headers: list[str] | None = None
+    credentials: bool = False
+
+
+class CorsConfig(_Section, frozen=True):
+    """Cross-origin policy, as Zilla's http `access-control`."""
+
+    policy: Literal["same-origin", "cross-origin"] = "same-origin"
+    allow: CorsAllow = msgspec.field(default_factory=CorsAllow)
+    max_age: Seconds | None = None
+    expose_headers: list[str] = msgspec.field(default_factory=list)
+
+
+class Limits(_Section, frozen=True):
+    """Bounds that keep one client from hurting the others."""
+
+    max_streams: int = 50_000  # per process: the performance budget per worker
+    max_streams_per_ip: int = 0  # 0 = unlimited; beyond it: 429
+    # 16 KiB as h11, node and tomcat's defaults; beyond it: 431.
+    max_header_bytes: ByteSize = ByteSize(16 * 1024)
+    request_timeout: Seconds = Seconds(10.0)  # time to receive a complete request: 408
+    keepalive_timeout: Seconds = Seconds(5.0)  # idle non-stream connections (uvicorn's 5 s)
+    # Unsent bytes a stream may hold before it is closed; the client resumes by id.
+    write_buffer_high_water: ByteSize = ByteSize(1024 * 1024)
+
+
+class FilterConfig(_Section, frozen=True):
+    """One filter item: the key and every header must match (all of)."""
+
+    key: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class RouteConfig(_Section, frozen=True):
+    """A path template mapped to a topic, with optional filters."""
+
+    path: str  # e.g. /events/{symbol}/{exchange}; each {name} matches one path segment
+    topic: str  # literal, or with ${params.name}
+    filters: list[FilterConfig] = msgspec.field(default_factory=list)  # any of; empty: all
+    event_id: Literal["etag", "key"] = "etag"  # key: Zilla's ["<base64 key>","<progress>"]
+    start: Literal["earliest", "latest"] = "earliest"  # where a client without an id begins
+
+
+class Config(_Section, frozen=True):
+    """The whole file."""
+
+    kafka: KafkaConfig
+    routes: list[RouteConfig]
+    listeners: list[Listener] = msgspec.field(default_factory=lambda: [Listener()])
+    sse: SseOptions = msgspec.field(default_factory=SseOptions)
+    cors: CorsConfig = msgspec.field(default_factory=CorsConfig)
+    limits: Limits = msgspec.field(default_factory=Limits)
+    # URL path -> file (relative to the config file), served as-is: e.g. a demo page at `/`.
+    static: dict[str, str] = msgspec.field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Kafka records to client streams: subscription groups, shared encoding, delivery."""

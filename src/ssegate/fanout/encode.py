@@ -1,0 +1,48 @@
+"""A Kafka record as SSE event bytes (zilla-sse.md §4.4), encoded once per record.
+
+A record's event is `id:<id>` followed by a part that depends only on the record:
+`data:` lines of its value, or for a tombstone `event:delete` and the base64url key (Zilla's
+format, padded). That part is cached on the record, so however many groups and subscribers
+deliver it, its payload is split and encoded once.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ssegate.kafka.eventid import IdForm, format_event_id
+from ssegate.kafka.records import KafkaRecord
+from ssegate.sse.wire import encode_data
+
+_DELETE = b"event:delete\n"
+
+
+def record_body(record: KafkaRecord) -> bytes:
+    """Everything after the `id:` line, cached on the record."""
+    body = record.cached_data
+    if body is None:
+        if record.value is not None:
+            body = encode_data(record.value) + b"\n"
+        elif record.key is not None:
+            body = _DELETE + encode_data(base64.urlsafe_b64encode(record.key)) + b"\n"
+        else:  # a tombstone without a key: Zilla writes no data line
+            body = _DELETE + b"\n"
+        record.cached_data = body
+    return body
+
+
+def record_event_id(record: KafkaRecord, progress: str, form: IdForm) -> bytes:
+    """The `id:` value for `record` given the progress after it."""
+    return format_event_id(
+        progress, form=form, etag=record.etag, key=record.key if form is IdForm.KEY else None
+    ).encode("ascii")
+
+
+def encode_record(record: KafkaRecord, progress: str, form: IdForm) -> bytes:
+    """The complete event for `record`."""
+    return b"id:" + record_event_id(record, progress, form) + b"\n" + record_body(record)
+
+
+def checkpoint(progress: str, form: IdForm) -> bytes:
+    """An id-only event: moves the client's Last-Event-ID without firing an event."""
+    return b"id:" + format_event_id(progress, form=form).encode("ascii") + b"\n\n"

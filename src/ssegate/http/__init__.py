@@ -1,0 +1,1 @@
+"""HTTP/1.1 on our own asyncio.Protocol with httptools; CORS; responses built once."""

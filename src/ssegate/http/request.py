@@ -1,0 +1,53 @@
+"""A parsed HTTP request, as the application sees it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+# Zilla's rule: the first `lastEventId` (or any name) in the query, value up to `&`.
+_ACCESS_TOKEN = re.compile(r"((?:^|[?&])access_token=)[^&]*")
+
+
+@dataclass(slots=True)
+class Request:
+    """Method, target and headers (names lowercased, values latin-1 decoded)."""
+
+    method: str
+    path: str  # raw, percent-encoded, without the query
+    query: str  # raw, without the leading '?'
+    headers: list[tuple[str, str]]
+    http_version: str
+    keep_alive: bool
+    client_ip: str
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (lowercase), or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def query_param(self, name: str) -> str | None:
+        """The raw (undecoded) value of the first `name=` in the query, or None."""
+        if not self.query:
+            return None
+        for part in self.query.split("&"):
+            key, sep, value = part.partition("=")
+            if key == name:
+                return value if sep else ""
+        return None
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def loggable_target(self) -> str:
+        """The target with any `access_token` value redacted, for logs."""
+        return _ACCESS_TOKEN.sub(r"\1[redacted]", self.target)
+
+
+def decode_query_value(value: str) -> str:
+    """Form-decode a query value when it holds percent escapes (Zilla decodes only then)."""
+    return unquote_plus(value) if "%" in value else value

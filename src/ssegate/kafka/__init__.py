@@ -1,0 +1,1 @@
+"""The Kafka side of ssegate: reading topics and encoding readers' progress as SSE ids."""

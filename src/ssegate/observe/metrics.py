@@ -1,0 +1,185 @@
+"""Prometheus metrics with no locks and no per-event cost.
+
+Everything runs on one event loop, so a counter is a plain integer on an object the hot
+path already holds (a route's stats, a group); there is no registry lookup per event. The
+`/metrics` handler renders the text exposition format (version 0.0.4) on request. Labels
+are routes, topics and reasons, never clients (cardinality).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    inner = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+    return "{" + inner + "}"
+
+
+class Metric:
+    """A counter or gauge family: one value per label combination."""
+
+    def __init__(self, name: str, kind: str, help_text: str, labels: tuple[str, ...] = ()):
+        self.name = name
+        self.kind = kind
+        self.help = help_text
+        self.label_names = labels
+        self._children: dict[tuple[str, ...], Value] = {}
+
+    def labels(self, *values: str) -> Value:
+        if len(values) != len(self.label_names):
+            raise ValueError(f"{self.name} takes labels {self.label_names}, got {values}")
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = Value()
+        return child
+
+    def remove(self, *values: str) -> None:
+        self._children.pop(values, None)
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} {self.kind}"
+        for values, child in sorted(self._children.items()):
+            yield f"{self.name}{_labels(self.label_names, values)} {child.value:g}"
+
+
+class Value:
+    """One time series. `value` is public so hot paths can add to it directly."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1) -> None:
+        self.value -= amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+@dataclass
+class Registry:
+    metrics: list[Metric] = field(default_factory=list)
+    collectors: list[Callable[[], None]] = field(default_factory=list)
+
+    def counter(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> Metric:
+        return self._add(Metric(name, "counter", help_text, labels))
+
+    def gauge(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> Metric:
+        return self._add(Metric(name, "gauge", help_text, labels))
+
+    def on_collect(self, collector: Callable[[], None]) -> None:
+        """Run `collector` before rendering (to refresh gauges computed on demand)."""
+        self.collectors.append(collector)
+
+    def _add(self, metric: Metric) -> Metric:
+        self.metrics.append(metric)
+        return metric
+
+    def render(self) -> str:
+        for collect in self.collectors:
+            collect()
+        lines: list[str] = []
+        for metric in self.metrics:
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"
+
+
+class GatewayMetrics:
+    """Every metric ssegate exports, created once per process."""
+
+    def __init__(self) -> None:
+        r = self.registry = Registry()
+        self.streams_open = r.gauge("ssegate_streams_open", "Open event streams.", ("route",))
+        self.streams_opened = r.counter(
+            "ssegate_streams_opened_total", "Event streams opened.", ("route",)
+        )
+        self.streams_closed = r.counter(
+            "ssegate_streams_closed_total",
+            "Event streams closed, by reason (client_closed, slow_client, shutdown, error).",
+            ("route", "reason"),
+        )
+        self.events = r.counter(
+            "ssegate_events_delivered_total",
+            "Events written to clients (one per event per stream).",
+            ("route",),
+        )
+        self.bytes = r.counter(
+            "ssegate_bytes_delivered_total", "Event bytes written to clients.", ("route",)
+        )
+        self.resumes = r.counter(
+            "ssegate_resume_total",
+            "How streams started: fresh (no id), ring (resumed from memory), kafka "
+            "(resumed through a catch-up reader), invalid (an id that did not decode).",
+            ("route", "outcome"),
+        )
+        self.responses = r.counter(
+            "ssegate_http_responses_total", "HTTP responses by status code.", ("code",)
+        )
+        self.records_read = r.counter(
+            "ssegate_kafka_records_read_total", "Records read by topic readers.", ("topic",)
+        )
+        self.reader_lag = r.gauge(
+            "ssegate_reader_lag_records",
+            "Records between a topic reader's position and the partitions' ends.",
+            ("topic",),
+        )
+        self.topic_missing = r.gauge(
+            "ssegate_topic_missing",
+            "1 while a topic that streams wait for does not exist.",
+            ("topic",),
+        )
+        self.ring_records = r.gauge(
+            "ssegate_ring_records", "Records held in a topic's ring.", ("topic",)
+        )
+        self.ring_bytes = r.gauge("ssegate_ring_bytes", "Bytes held in a topic's ring.", ("topic",))
+        self.catchup_readers = r.gauge(
+            "ssegate_catchup_readers", "Temporary readers serving clients older than the ring."
+        )
+        self.catchup_waiting = r.gauge(
+            "ssegate_catchup_waiting", "Streams waiting for a catch-up reader slot."
+        )
+        self.connections = r.gauge("ssegate_connections_open", "Open HTTP connections.")
+        self._routes: dict[str, RouteStats] = {}
+
+    def render(self) -> str:
+        return self.registry.render()
+
+    def route(self, route: str) -> RouteStats:
+        """The per-route series the hot paths hold on to."""
+        stats = self._routes.get(route)
+        if stats is None:
+            stats = self._routes[route] = RouteStats(self, route)
+        return stats
+
+
+class RouteStats:
+    """One route's series, resolved once so delivery adds to plain attributes."""
+
+    __slots__ = ("_metrics", "bytes", "events", "open", "opened", "route")
+
+    def __init__(self, metrics: GatewayMetrics, route: str) -> None:
+        self._metrics = metrics
+        self.route = route
+        self.open = metrics.streams_open.labels(route)
+        self.opened = metrics.streams_opened.labels(route)
+        self.events = metrics.events.labels(route)
+        self.bytes = metrics.bytes.labels(route)
+
+    def closed(self, reason: str) -> None:
+        self._metrics.streams_closed.labels(self.route, reason).inc()
+
+    def resumed(self, outcome: str) -> None:
+        self._metrics.resumes.labels(self.route, outcome).inc()

@@ -1,0 +1,206 @@
+"""Routes: compiling a configured route, and finding the route for a request path.
+
+`compile_route` turns one `RouteConfig` into a `CompiledRoute` or raises `RouteError` whose
+`path` says which field is wrong (`("filters", 0, "headers", "tag")`); the loader prefixes
+it with `routes[i]`. `Router.match` returns the first route, in declaration order, whose
+template matches. Sans-I/O: no logging, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ssegate.routing.expressions import Expression, ExpressionError
+from ssegate.routing.filters import FilterTemplate, ResolvedFilters
+from ssegate.routing.template import PathTemplate, TemplateError
+
+if TYPE_CHECKING:
+    from ssegate.config.schema import RouteConfig
+
+__all__ = [
+    "RESERVED_PATHS",
+    "CompiledRoute",
+    "RouteError",
+    "Router",
+    "TopicNameError",
+    "compile_route",
+    "format_path",
+    "is_valid_topic_name",
+]
+
+# Built-in endpoints the HTTP layer answers itself; a route or static file may not use them.
+RESERVED_PATHS: tuple[str, ...] = ("/health", "/ready", "/metrics")
+
+# Namespaces that will exist once the JWT guard lands.
+_NOT_YET = frozenset({"guard", "guarded", "identity"})
+
+# Kafka's rule (clients/.../internals/Topic.java): 1 to 249 of [a-zA-Z0-9._-], not . or ..
+_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
+_TOPIC_RULE = "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not '.' or '..'"
+
+_SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Write a configuration path as messages show it: `routes[0].filters[1].headers.tag`.
+
+    Integers are list indexes; a mapping key that is not a plain name is quoted:
+    `static["/index.html"]`.
+    """
+    out: list[str] = []
+    for segment in path:
+        if isinstance(segment, int) and not isinstance(segment, bool):
+            out.append(f"[{segment}]")
+        elif isinstance(segment, str) and _SIMPLE_KEY.fullmatch(segment):
+            out.append(f".{segment}" if out else segment)
+        elif isinstance(segment, str):
+            out.append(f"[{json.dumps(segment, ensure_ascii=False)}]")
+        else:
+            out.append(f"[{segment!r}]")
+    return "".join(out)
+
+
+def is_valid_topic_name(name: str) -> bool:
+    """True when Kafka would accept `name` as a topic name."""
+    return _TOPIC.fullmatch(name) is not None and name not in (".", "..")
+
+
+class RouteError(ValueError):
+    """A route's configuration is wrong; `path` locates the field within the route."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(f"{format_path(path)}: {message}")
+        self.path = path
+        self.message = message
+
+
+class TopicNameError(ValueError):
+    """A request's parameters produce a topic Kafka would reject (answer 404)."""
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    """One route, ready to serve: `path` is the template text (the metrics label)."""
+
+    index: int
+    path: str
+    template: PathTemplate
+    topic: Expression
+    filters: FilterTemplate
+    event_id: str  # "etag" | "key"
+    start: str  # "earliest" | "latest"
+
+    def resolve(self, params: Mapping[str, str]) -> tuple[str, ResolvedFilters]:
+        """The topic and canonical filters for a request's path parameters.
+
+        A topic built from parameters must be a valid Kafka topic name and may not start
+        with `__` (Kafka's internal topics); otherwise TopicNameError.
+        """
+        topic = self.topic.resolve(params)
+        if not self.topic.is_literal and (not is_valid_topic_name(topic) or topic.startswith("__")):
+            raise TopicNameError(f"{topic!r} is not a topic this route serves")
+        return topic, self.filters.resolve(params)
+
+
+class Router:
+    """The routes in declaration order; the first whose template matches wins."""
+
+    __slots__ = ("routes",)
+
+    def __init__(self, routes: Sequence[CompiledRoute]) -> None:
+        self.routes = tuple(routes)
+
+    def match(self, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+        for route in self.routes:
+            params = route.template.match(path)
+            if params is not None:
+                return route, params
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Router routes={len(self.routes)}>"
+
+
+def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
+    """Compile one configured route; RouteError names the first wrong field."""
+    try:
+        template = PathTemplate(cfg.path)
+    except TemplateError as exc:
+        raise RouteError(("path",), str(exc)) from exc
+    try:
+        topic = Expression.parse(cfg.topic)
+    except ExpressionError as exc:
+        raise RouteError(("topic",), _parse_message(exc)) from exc
+    _check_references(("topic",), topic, template)
+    _check_topic(topic)
+    try:
+        filters = FilterTemplate.compile(cfg.filters)
+    except ExpressionError as exc:
+        raise RouteError(("filters", *exc.location), _parse_message(exc)) from exc
+    for location, expression in filters.expressions():
+        _check_references(("filters", *location), expression, template)
+    return CompiledRoute(
+        index=index,
+        path=cfg.path,
+        template=template,
+        topic=topic,
+        filters=filters,
+        event_id=cfg.event_id,
+        start=cfg.start,
+    )
+
+
+def _parse_message(exc: ExpressionError) -> str:
+    body = exc.expression[2:]
+    if any(body.startswith(namespace) for namespace in _NOT_YET):
+        return f"{exc.expression!r} is not supported yet (routes can use ${{params.name}})"
+    return exc.message
+
+
+def _check_references(
+    location: tuple[str | int, ...], expression: Expression, template: PathTemplate
+) -> None:
+    for part in expression.parts:
+        if isinstance(part, str):
+            continue
+        namespace, name = part
+        if namespace == "params":
+            if name not in template.params:
+                captured = (
+                    f"the path captures: {', '.join(template.params)}"
+                    if template.params
+                    else "the path captures no parameters"
+                )
+                raise RouteError(location, f"unknown parameter {name!r} ({captured})")
+        elif namespace in _NOT_YET:
+            raise RouteError(
+                location,
+                f"'${{{namespace}.{name}}}' is not supported yet (routes can use ${{params.name}})",
+            )
+        else:
+            raise RouteError(
+                location,
+                f"unknown namespace {namespace!r} in '${{{namespace}.{name}}}' "
+                "(routes can use ${params.name})",
+            )
+
+
+def _check_topic(topic: Expression) -> None:
+    if topic.is_literal:
+        name = topic.resolve({})
+        if not is_valid_topic_name(name):
+            raise RouteError(
+                ("topic",), f"{name!r} is not a valid Kafka topic name ({_TOPIC_RULE})"
+            )
+        return
+    literal = "".join(part for part in topic.parts if isinstance(part, str))
+    if not _TOPIC_CHARS.fullmatch(literal) or len(literal) >= 249:
+        raise RouteError(
+            ("topic",),
+            f"{topic.text!r} can never be a valid Kafka topic name ({_TOPIC_RULE})",
+        )

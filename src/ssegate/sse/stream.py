@@ -1,0 +1,58 @@
+"""The interface between the fan-out and a client's open event stream.
+
+The fan-out writes the same bytes to thousands of streams, so a stream exposes its framing
+(HTTP/1.1 chunked today, HTTP/2 DATA frames later): the fan-out frames a batch once per
+framing and writes the framed bytes to every stream that shares it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Framing(Protocol):
+    """Turns event bytes into what goes on the connection for one kind of stream."""
+
+    def frame(self, payload: bytes) -> bytes: ...
+
+
+class StreamListener(Protocol):
+    """What the stream tells the fan-out (on the loop)."""
+
+    def on_writable(self) -> None:
+        """The connection drained below its low-water mark: more may be written."""
+
+    def on_closed(self, reason: str) -> None:
+        """The stream ended (client gone, error); the fan-out forgets it."""
+
+
+class EventSink(Protocol):
+    """An open event stream to one client."""
+
+    listener: StreamListener | None
+
+    @property
+    def framing(self) -> Framing:
+        """Shared by every stream that frames the same way (a dict key per batch)."""
+
+    def write(self, framed: bytes) -> None:
+        """Write bytes already framed by `self.framing`."""
+
+    def write_events(self, payload: bytes) -> None:
+        """Frame and write event bytes (for bytes only this stream gets)."""
+
+    def buffered(self) -> int:
+        """Bytes written but not yet sent."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether the connection asked writers to stop (above its high-water mark)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def end(self, reason: str, final: bytes = b"") -> None:
+        """End the stream cleanly after `final` event bytes; the client may reconnect."""
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection without a clean end (slow client, protocol error)."""

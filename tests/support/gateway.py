@@ -1,0 +1,86 @@
+"""Run `ssegate run` as a real process for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class GatewayProcess:
+    """`python -m ssegate run <config>` on a free port, stopped with SIGTERM."""
+
+    def __init__(self, config: dict[str, Any], directory: Path, *, port: int | None = None):
+        self.port = port or free_port()
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        config = dict(config)
+        config.setdefault("listeners", [{"host": "127.0.0.1", "port": self.port}])
+        self.config_file = directory / "ssegate.yaml"
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.log_file = directory / f"gateway-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> GatewayProcess:
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ssegate", "run", str(self.config_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+            )
+        deadline = time.monotonic() + timeout
+        path = "/ready" if wait_ready else "/health"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"gateway not {path[1:]} within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.process = None
+        return process.returncode
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
