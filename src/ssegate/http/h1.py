@@ -252,8 +252,8 @@ class HttpProtocol(asyncio.Protocol):
             elif isinstance(cause, _BodyTooLarge):
                 self._reject(413, f"request body exceeds {MAX_BODY} bytes\n")
             else:
-                logger.exception("request handling failed", exc_info=cause)
-                self._reject(500, "internal error\n")
+                logger.error("request handling failed", exc_info=cause)
+                self._fail()
         except httptools.HttpParserError as error:
             self._reject(400, f"malformed HTTP request: {error}\n")
 
@@ -346,6 +346,13 @@ class HttpProtocol(asyncio.Protocol):
             message.encode(),
             keep_alive=False,
         )
+
+    def _fail(self) -> None:
+        """An internal error: 500, or, once a stream's 200 is out, its end (it resumes)."""
+        if self.stream is not None:
+            self.stream.abort("error")
+        else:
+            self._reject(500, "internal error\n")
 
     def shutdown(self) -> None:
         """Server shutdown: an idle connection closes now, a busy one after its response."""

@@ -308,12 +308,9 @@ class TopicReader(ConsumerThread):
         self._next_refresh = now + self._metadata_refresh
         try:
             partitions = self._list_partitions(consumer)
-            high = {
-                p: h
-                for p, (_, h) in self._watermarks(
-                    consumer, sorted(self._partitions), cached=True
-                ).items()
-            }
+            cached = self._watermarks(consumer, sorted(self._partitions), cached=True)
+            # A partition not fetched yet reports OFFSET_INVALID (-1001): no news.
+            high = {p: h for p, (_, h) in cached.items() if h >= 0}
         except KafkaException as exc:
             logger.warning("reader %r: metadata refresh failed: %s", self.topic, exc)
             return
