@@ -57,13 +57,14 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
         *,
         wait_ready: bool = True,
         port: int | None = None,
+        args: tuple[str, ...] = (),
         **sections: Any,
     ) -> GatewayProcess:
         config: dict[str, Any] = {"kafka": {"bootstrap_servers": kafka.bootstrap}, "routes": routes}
         for name, value in sections.items():
             config[name] = value
         directory = tmp_path / f"gateway-{len(started)}"
-        gateway = GatewayProcess(config, directory, port=port)
+        gateway = GatewayProcess(config, directory, port=port, args=args)
         started.append(gateway)
         return gateway.start(wait_ready=wait_ready)
 

@@ -11,13 +11,25 @@ from pathlib import Path
 from ssegate import __version__
 from ssegate.devkafka import command as devkafka_command
 from ssegate.errors import SsegateError
+from ssegate.observe.logs import configure as configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
     from ssegate.config.loader import load_config
-    from ssegate.server import run
+    from ssegate.server import raise_fd_limit, run
 
-    return run(load_config(args.config))
+    loaded = load_config(args.config)
+    raise_fd_limit()
+    if args.worker:
+        return run(loaded, reuse_port=True)
+    workers = args.workers if args.workers is not None else loaded.config.server.workers
+    if workers < 1:
+        raise SsegateError(f"--workers {workers}: at least 1")
+    if workers == 1:
+        return run(loaded)
+    from ssegate.supervisor import Supervisor
+
+    return Supervisor(args.config, loaded, workers, args.log_level).run()
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -54,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = subcommands.add_parser("run", help="serve the routes of a configuration file")
     run.add_argument("config", type=Path, help="the YAML configuration (see docs/configuration.md)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes sharing the ports (default: server.workers, 1)",
+    )
+    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=_run)
 
     check = subcommands.add_parser("check", help="validate a configuration file and exit")
@@ -76,11 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("ssegate.kafka.librdkafka").setLevel(logging.WARNING)
+    configure_logging(getattr(logging, args.log_level))
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

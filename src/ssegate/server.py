@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import threading
 import time
@@ -21,8 +22,9 @@ from ssegate.observe.metrics import GatewayMetrics
 
 logger = logging.getLogger("ssegate.server")
 
-PROBE_INTERVAL = 5.0
-SHUTDOWN_GRACE = 5.0  # seconds for connections to finish their last response
+# /ready notices an outage within PROBE_INTERVAL + PROBE_TIMEOUT seconds.
+PROBE_INTERVAL = 2.0
+PROBE_TIMEOUT = 2.0
 
 
 class KafkaProbe(ReadinessSource):
@@ -56,11 +58,19 @@ class KafkaProbe(ReadinessSource):
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                metadata = admin.list_topics(timeout=self._interval)
+                metadata = admin.list_topics(timeout=PROBE_TIMEOUT)
                 self._state = (True, f"ok ({len(metadata.brokers)} brokers)")
             except Exception as exc:
                 self._state = (False, f"unreachable: {exc}")
             self._stop.wait(max(self._interval - (time.monotonic() - started), 0.5))
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft limit on open files to the hard one: every stream is a socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    logger.debug("open files limit: %d", max(soft, hard))
 
 
 async def serve(
@@ -68,6 +78,7 @@ async def serve(
     stop: asyncio.Event,
     *,
     on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until `stop` is set, then end every stream cleanly and return."""
     loop = asyncio.get_running_loop()
@@ -97,6 +108,7 @@ async def serve(
                     listener.port,
                     backlog=listener.backlog,
                     reuse_address=True,
+                    reuse_port=reuse_port,
                 )
             except OSError as exc:
                 raise SsegateError(
@@ -111,21 +123,39 @@ async def serve(
             on_listening(addresses)
         await stop.wait()
     finally:
-        logger.info("shutting down: ending %d streams", fanout.open_streams)
-        registry.accepting = False
-        for server in servers:
-            server.close()
-        fanout.end_all("shutdown")
-        for connection in list(registry.connections):
-            connection.shutdown()
-        if registry.connections:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(registry.drained.wait(), SHUTDOWN_GRACE)
-        await fanout.close()
+        await _drain(servers, registry, fanout, float(config.server.shutdown_timeout))
         probe.stop()
 
 
-def run(loaded: LoadedConfig) -> int:
+async def _drain(
+    servers: list[asyncio.Server],
+    registry: ConnectionRegistry,
+    fanout: Fanout,
+    within: float,
+) -> None:
+    """Stop accepting, end every stream with a checkpoint, wait for the connections to go.
+
+    Everything happens within `within` seconds; connections still open then are dropped.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    logger.info("shutting down: ending %d streams", fanout.open_streams)
+    registry.accepting = False
+    for server in servers:
+        server.close()
+    fanout.end_all("shutdown")
+    for connection in list(registry.connections):
+        connection.shutdown()
+    if registry.connections:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(registry.drained.wait(), max(deadline - loop.time(), 0))
+    for connection in list(registry.connections):
+        connection.abort()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(fanout.close(), max(deadline - loop.time(), 0.1))
+
+
+def run(loaded: LoadedConfig, *, reuse_port: bool = False) -> int:
     """Run one gateway process until SIGINT or SIGTERM."""
     import uvloop
 
@@ -134,7 +164,7 @@ def run(loaded: LoadedConfig) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await serve(loaded, stop)
+        await serve(loaded, stop, reuse_port=reuse_port)
 
     uvloop.run(main())
     return 0

@@ -25,7 +25,14 @@ def free_port() -> int:
 class GatewayProcess:
     """`python -m ssegate run <config>` on a free port, stopped with SIGTERM."""
 
-    def __init__(self, config: dict[str, Any], directory: Path, *, port: int | None = None):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        directory: Path,
+        *,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+    ):
         self.port = port or free_port()
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
@@ -35,6 +42,7 @@ class GatewayProcess:
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_file = directory / f"gateway-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.args = args
 
     @property
     def base(self) -> str:
@@ -43,7 +51,7 @@ class GatewayProcess:
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> GatewayProcess:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ssegate", "run", str(self.config_file)],
+                [sys.executable, "-m", "ssegate", "run", *self.args, str(self.config_file)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ),

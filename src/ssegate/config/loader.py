@@ -553,6 +553,7 @@ def _check(config: Config, base_dir: Path) -> tuple[CompiledRoute, ...]:
     _check_sse(config)
     _check_cors(config)
     _check_limits(config)
+    _check_server(config)
     _check_static(config, routes, base_dir)
     return routes
 
@@ -639,6 +640,11 @@ def _check_limits(config: Config) -> None:
     _positive_duration(("limits", "request_timeout"), limits.request_timeout)
     _positive_duration(("limits", "keepalive_timeout"), limits.keepalive_timeout)
     _at_least(("limits", "write_buffer_high_water"), limits.write_buffer_high_water, 1)
+
+
+def _check_server(config: Config) -> None:
+    _at_least(("server", "workers"), config.server.workers, 1)
+    _positive_duration(("server", "shutdown_timeout"), config.server.shutdown_timeout)
 
 
 def _check_static(config: Config, routes: tuple[CompiledRoute, ...], base_dir: Path) -> None:

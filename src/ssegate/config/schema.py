@@ -100,6 +100,16 @@ class Limits(_Section, frozen=True):
     write_buffer_high_water: ByteSize = ByteSize(1024 * 1024)
 
 
+class ServerOptions(_Section, frozen=True):
+    """The processes that serve."""
+
+    # One process per core, sharing the listening ports (SO_REUSEPORT); `--workers` overrides.
+    workers: int = 1
+    # From SIGTERM until every stream has ended (each with a checkpoint) and the process is
+    # gone; Kubernetes' default grace period is 30 s, so 10 s leaves room.
+    shutdown_timeout: Seconds = Seconds(10.0)
+
+
 class FilterConfig(_Section, frozen=True):
     """One filter item: the key and every header must match (all of)."""
 
@@ -126,5 +136,6 @@ class Config(_Section, frozen=True):
     sse: SseOptions = msgspec.field(default_factory=SseOptions)
     cors: CorsConfig = msgspec.field(default_factory=CorsConfig)
     limits: Limits = msgspec.field(default_factory=Limits)
+    server: ServerOptions = msgspec.field(default_factory=ServerOptions)
     # URL path -> file (relative to the config file), served as-is: e.g. a demo page at `/`.
     static: dict[str, str] = msgspec.field(default_factory=dict)

@@ -94,7 +94,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the broker could listen on `port`: like Java's server sockets, SO_REUSEADDR
+    is set, so connections of a stopped broker lingering in TIME_WAIT do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

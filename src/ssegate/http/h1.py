@@ -359,6 +359,13 @@ class HttpProtocol(asyncio.Protocol):
         if self.stream is None and not self._receiving:
             self._close()
 
+    def abort(self) -> None:
+        """Drop the connection now (shutdown deadline passed)."""
+        self._closing = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
+
     def _close(self) -> None:
         self._closing = True
         self._cancel_timer()

@@ -1,0 +1,337 @@
+"""A load-generator process: streams on one uvloop, driven by commands over a pipe.
+
+The controller (`pool.py`) sends a command dict and waits for the reply dict. Commands:
+
+- `open`: connect the given streams (at most `concurrency` connects in flight), each from
+  its source address (127.0.0.x, so more than ~28k connections reach one port).
+- `status`: counters (open, refused, events, reconnects, caught up).
+- `window`: start (`on: true`) or end a measurement window; the end returns the events
+  counted and the latency samples taken inside it.
+- `drop`: abort every connection at once; each reconnects at once with its last id.
+- `targets`: per-key sequences every stream must reach; `status` then counts the streams
+  that did and when the last one did.
+- `final`: the checks of every stream against the producer's final sequences.
+- `close`: close everything and exit.
+
+A stream the server closes (or drops as a slow client) reconnects with its last id after
+`reconnect_delay`, like an EventSource; that is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import time
+from array import array
+from multiprocessing.connection import Connection
+from typing import Any
+
+import uvloop
+
+from benchmarks.loadgen.stream import SseConnection, Stream, process_events
+
+RECONNECT_DELAY = 0.5
+
+
+def raise_fd_limit(wanted: int) -> tuple[int, str]:
+    """Raise RLIMIT_NOFILE to `wanted` if possible; return (limit now, note)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft, ""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+        return wanted, ""
+    except (ValueError, OSError) as exc:
+        new_soft = min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+        return new_soft, f"could not raise the fd limit to {wanted} ({exc}); it is {new_soft}"
+
+
+class Worker:
+    """The streams of one process and the commands that drive them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn: Connection) -> None:
+        self.loop = loop
+        self.conn = conn
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.host_header = ""
+        self.terminator = b"\n\n"
+        self.id_kind = "ssegate"
+        self.exact_ids = False
+        self.reconnect = True
+        self.streams: list[Stream] = []
+        self.open_count = 0
+        self.refused: dict[int, int] = {}
+        self.events = 0
+        self.window_events = 0
+        self.latencies: array[int] | None = None
+        self.targets: dict[bytes, int] | None = None
+        self.connect_started: float | None = None
+        self.last_open_at: float | None = None
+        self.lost_connections = 0
+        self.connect_errors: dict[str, int] = {}
+        self.stopping = False
+        self._pending: set[asyncio.Task[None]] = set()
+        self.done = asyncio.Event()
+
+    # -- stream callbacks (hot path) -------------------------------------------------------
+
+    def on_events(self, stream: Stream, body: bytes) -> None:
+        count = process_events(
+            stream,
+            body,
+            time.time_ns(),
+            self.latencies,
+            self.id_kind,
+            self.exact_ids,
+            self.targets,
+        )
+        self.events += count
+        if self.latencies is not None:
+            self.window_events += count
+
+    def on_open(self, stream: Stream) -> None:
+        self.open_count += 1
+        now = time.monotonic()
+        stream.opened_at = now
+        self.last_open_at = now
+
+    def on_refused(self, stream: Stream, status: int) -> None:
+        self.refused[status] = self.refused.get(status, 0) + 1
+
+    def on_lost(self, stream: Stream, connection: SseConnection) -> None:
+        if stream.connection is not connection:
+            return
+        stream.connection = None
+        if connection.head_done:
+            self.open_count -= 1
+            self.lost_connections += 1
+        if self.stopping or not self.reconnect or stream.status not in (0, 200):
+            return
+        stream.reconnects += 1
+        self.loop.call_later(RECONNECT_DELAY, self._spawn_connect, stream)
+
+    # -- connecting ------------------------------------------------------------------------
+
+    def _spawn_connect(self, stream: Stream) -> None:
+        if self.stopping or stream.connection is not None:
+            return
+        task = self.loop.create_task(self._connect(stream))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _connect(self, stream: Stream, gate: asyncio.Semaphore | None = None) -> None:
+        connection = SseConnection(self, stream)
+        stream.connection = connection
+        stream.status = 0
+        try:
+            if gate is not None:
+                async with gate:
+                    await self._open_socket(connection, stream)
+            else:
+                await self._open_socket(connection, stream)
+        except OSError as exc:
+            stream.connection = None
+            name = type(exc).__name__ + (f"({exc.errno})" if exc.errno else "")
+            self.connect_errors[name] = self.connect_errors.get(name, 0) + 1
+            if self.reconnect and not self.stopping:
+                stream.reconnects += 1
+                self.loop.call_later(RECONNECT_DELAY, self._spawn_connect, stream)
+
+    async def _open_socket(self, connection: SseConnection, stream: Stream) -> None:
+        await self.loop.create_connection(
+            lambda: connection,
+            self.host,
+            self.port,
+            local_addr=(stream.source, 0),
+        )
+        # Wait for the response head, so the gate bounds connects truly in flight.
+        for _ in range(400):
+            if connection.head_done or stream.status or stream.connection is not connection:
+                return
+            await asyncio.sleep(0.025)
+
+    # -- commands --------------------------------------------------------------------------
+
+    def on_command(self) -> None:
+        while self.conn.poll():
+            try:
+                command = self.conn.recv()
+            except EOFError:
+                self.stopping = True
+                self.done.set()
+                return
+            name = command.pop("cmd")
+            task = self.loop.create_task(self._run(name, command))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _run(self, name: str, args: dict[str, Any]) -> None:
+        handler = getattr(self, f"cmd_{name}")
+        try:
+            reply = await handler(**args)
+        except Exception as exc:  # report to the controller rather than die silently
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        self.conn.send(reply)
+
+    async def cmd_open(
+        self,
+        *,
+        host: str,
+        port: int,
+        streams: list[tuple[int, str, list[str], str, bool, bool]],
+        terminator: bytes,
+        id_kind: str,
+        exact_ids: bool,
+        concurrency: int,
+        reconnect: bool,
+    ) -> dict[str, Any]:
+        self.host, self.port = host, port
+        self.host_header = f"{host}:{port}"
+        self.terminator = terminator
+        self.id_kind = id_kind
+        self.exact_ids = exact_ids
+        self.reconnect = reconnect
+        limit, note = raise_fd_limit(len(self.streams) + len(streams) + 1024)
+        new = [
+            Stream(index, path, tuple(k.encode() for k in keys), source, sample, check)
+            for index, path, keys, source, sample, check in streams
+        ]
+        self.streams.extend(new)
+        gate = asyncio.Semaphore(concurrency)
+        started = time.monotonic()
+        if self.connect_started is None:
+            self.connect_started = started
+        task = self.loop.create_task(self._open_all(new, gate))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return {"started": started, "fd_limit": limit, "fd_note": note}
+
+    async def _open_all(self, streams: list[Stream], gate: asyncio.Semaphore) -> None:
+        await asyncio.gather(*(self._connect(stream, gate) for stream in streams))
+
+    async def cmd_status(self) -> dict[str, Any]:
+        caught = [s.caught_up_at for s in self.streams if s.caught_up_at is not None]
+        opened = [s.opened_at for s in self.streams if s.opened_at is not None]
+        return {
+            "streams": len(self.streams),
+            "open": self.open_count,
+            "ever_opened": len(opened),
+            "first_open_at": min(opened, default=None),
+            "last_open_at": self.last_open_at,
+            "connect_started": self.connect_started,
+            "refused": dict(self.refused),
+            "connect_errors": dict(self.connect_errors),
+            "events": self.events,
+            "lost_connections": self.lost_connections,
+            "reconnects": sum(s.reconnects for s in self.streams),
+            "caught_up": len(caught),
+            "last_caught_up_at": max(caught, default=None),
+            "cpu": _cpu_seconds(),
+        }
+
+    async def cmd_window(self, *, on: bool) -> dict[str, Any]:
+        if on:
+            self.latencies = array("q")
+            self.window_events = 0
+            return {"cpu": _cpu_seconds(), "events": self.events}
+        samples, self.latencies = self.latencies, None
+        return {
+            "events": self.window_events,
+            "latencies": samples.tobytes() if samples is not None else b"",
+            "cpu": _cpu_seconds(),
+        }
+
+    async def cmd_drop(self, *, delay: float = 0.0) -> dict[str, Any]:
+        dropped = 0
+        for stream in self.streams:
+            connection = stream.connection
+            if connection is not None and connection.transport is not None:
+                stream.connection = None
+                if connection.head_done:
+                    self.open_count -= 1
+                connection.transport.abort()
+                dropped += 1
+        at = time.monotonic()
+        if delay:
+            await asyncio.sleep(delay)
+        for stream in self.streams:
+            stream.reconnects += 1
+            stream.opened_at = None
+            self._spawn_connect(stream)
+        return {"dropped": dropped, "at": at}
+
+    async def cmd_targets(self, *, targets: dict[str, int]) -> dict[str, Any]:
+        encoded = {key.encode(): seq for key, seq in targets.items()}
+        self.targets = encoded
+        now = time.monotonic()
+        for stream in self.streams:
+            stream.caught_up_at = None
+            keys = stream.keys or encoded.keys()
+            if all(stream.next_seq.get(k, 0) > encoded[k] for k in keys if k in encoded):
+                stream.caught_up_at = now
+        return {"ok": True}
+
+    async def cmd_final(self, *, last_seq: dict[str, int]) -> dict[str, Any]:
+        finals = {key.encode(): seq for key, seq in last_seq.items()}
+        undelivered = 0
+        silent = 0
+        id_errors: list[str] = []
+        streams_with_id_errors = 0
+        for stream in self.streams:
+            if stream.last_id is not None and stream.last_id is not stream.first_id:
+                stream.check_id(self.id_kind, stream.last_id, self.exact_ids)
+            if stream.id_errors:
+                streams_with_id_errors += 1
+                id_errors.extend(stream.id_errors[: 3 - min(len(id_errors), 3)])
+            keys = stream.keys or tuple(finals)
+            if not stream.next_seq:
+                silent += 1
+                continue
+            for key in keys:
+                final = finals.get(key)
+                got = stream.next_seq.get(key)
+                if final is not None and got is not None and final + 1 > got:
+                    undelivered += final + 1 - got
+        return {
+            "streams": len(self.streams),
+            "events": self.events,
+            "lost": sum(s.lost for s in self.streams),
+            "duplicated": sum(s.dup for s in self.streams),
+            "undelivered": undelivered,
+            "silent_streams": silent,
+            "streams_with_id_errors": streams_with_id_errors,
+            "id_errors": id_errors[:3],
+        }
+
+    async def cmd_close(self) -> dict[str, Any]:
+        self.stopping = True
+        for stream in self.streams:
+            connection = stream.connection
+            if connection is not None and connection.transport is not None:
+                connection.transport.abort()
+        self.loop.call_later(0.1, self.done.set)
+        return {"ok": True}
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def _serve(conn: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    worker = Worker(loop, conn)
+    loop.add_reader(conn.fileno(), worker.on_command)
+    conn.send({"ready": os.getpid()})
+    await worker.done.wait()
+    loop.remove_reader(conn.fileno())
+
+
+def worker_main(conn: Connection) -> None:
+    """The entry point of a client process."""
+    uvloop.run(_serve(conn))

@@ -1,0 +1,1 @@
+"""Peer implementations the benchmark builds itself (the Python stack)."""

@@ -1,0 +1,1 @@
+"""Rate-paced record sources: a Kafka producer and nchan's HTTP publisher."""

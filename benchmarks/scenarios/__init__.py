@@ -1,0 +1,1 @@
+"""The benchmark scenarios, each a function of (run context, target list) -> results."""

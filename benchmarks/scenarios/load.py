@@ -1,0 +1,250 @@
+"""One load point, the same way for every target: start, open, produce, measure, check.
+
+1. A fresh topic (Kafka targets) and a fresh server with one feed.
+2. The client processes open every stream (bounded by `open_timeout`); the time from the
+   first connect to the last `200` is the open time.
+3. The producer starts at `rate`; after `warmup`, a window of `window` seconds measures:
+   deliveries the clients counted, server CPU (user+sys of its process tree) and RSS, client
+   and broker CPU, and the latency of every event on the sampling streams.
+4. An optional `extra` step runs while the load continues (resume storm, profile).
+5. The producer stops; every stream must then receive each key's last record (bounded by
+   `drain_timeout`); the clients report lost, duplicated and undelivered events and id errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssegate.devkafka.topics import create_topic
+
+from benchmarks.loadgen.pool import ClientPool, StreamSpec
+from benchmarks.producers.pacing import ProducerHandle
+from benchmarks.records import key_names
+from benchmarks.stats import percentiles_ms
+from benchmarks.system import ProcessTree
+from benchmarks.targets.base import Feed, Target
+
+MIB = 1024 * 1024
+ID_CHECK_STREAMS = 20  # streams that decode every read's id
+LATENCY_STREAMS = 500  # streams that record every event's latency
+
+
+@dataclass
+class LoadSpec:
+    """A load point."""
+
+    streams: int
+    rate: float  # records per second into the feed (0: none)
+    feed: Feed
+    keys: list[str] = field(default_factory=lambda: key_names(1))
+    pin_partitions: bool = True  # key i -> partition i % partitions (else by key hash)
+    window: float = 15.0
+    warmup: float = 3.0
+    open_timeout: float = 120.0
+    drain_timeout: float = 20.0
+    processes: int = 2
+    workers: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        return self.feed.filtered
+
+
+@dataclass
+class LoadRun:
+    """What an `extra` step may use while the load runs."""
+
+    spec: LoadSpec
+    target: Target
+    pool: ClientPool
+    producer: ProducerHandle | None
+    server: ProcessTree
+
+
+Extra = Callable[[LoadRun], dict[str, Any]]
+
+
+def stream_specs(target: Target, spec: LoadSpec) -> list[StreamSpec]:
+    every = max(1, spec.streams // LATENCY_STREAMS)
+    check_every = max(1, spec.streams // ID_CHECK_STREAMS)
+    specs = []
+    for index in range(spec.streams):
+        key = spec.keys[index % len(spec.keys)] if spec.filtered else None
+        specs.append(
+            StreamSpec(
+                path=target.path(spec.feed, key),
+                keys=(key,) if key is not None else (),
+                sample=index % every == 0,
+                check_ids=index % check_every == 0,
+            )
+        )
+    return specs
+
+
+def expected_deliveries(spec: LoadSpec, records: int) -> float:
+    """Deliveries `records` records owe: all streams each, or the streams of their key."""
+    if not spec.filtered:
+        return float(records * spec.streams)
+    subscribed_keys = min(len(spec.keys), spec.streams)
+    return records * (subscribed_keys / len(spec.keys)) * (spec.streams / subscribed_keys)
+
+
+def prepare_feed(target: Target, spec: LoadSpec) -> None:
+    if target.kafka:
+        create_topic(target.context.bootstrap, spec.feed.topic, spec.feed.partitions)
+
+
+def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict[str, Any]:
+    """Run one load point against `target` (module docstring); the point's figures."""
+    prepare_feed(target, spec)
+    target.start([spec.feed], spec.workers)
+    point: dict[str, Any] = {
+        "streams": spec.streams,
+        "rate": spec.rate,
+        "workers": spec.workers,
+        "keys": len(spec.keys),
+    }
+    producer: ProducerHandle | None = None
+    pool: ClientPool | None = None
+    try:
+        server = ProcessTree(target.pids())
+        broker = ProcessTree([target.context.broker_pid] if target.context.broker_pid else [])
+        base = server.sample()
+        pool = ClientPool(spec.processes)
+        notes = pool.open(
+            target.port,
+            stream_specs(target, spec),
+            terminator=target.terminator,
+            id_kind=target.id_kind,
+            exact_ids=not spec.filtered,
+        )
+        opened = pool.wait_open(spec.open_timeout)
+        point["open"] = {
+            "opened": opened.opened,
+            "seconds": _round(opened.seconds),
+            "refused": opened.refused,
+            "errors": opened.errors,
+            "fd_notes": notes,
+        }
+        if opened.opened < spec.streams:
+            point["held"] = False
+            point["reason"] = (
+                f"opened {opened.opened} of {spec.streams} streams in {spec.open_timeout:g} s"
+            )
+            point["server"] = _rss(base.rss, server.sample().rss, spec.streams)
+            return point
+        if spec.rate > 0:
+            partitions = None
+            if spec.pin_partitions:
+                partitions = [i % spec.feed.partitions for i in range(len(spec.keys))]
+            producer = target.producer(spec.feed, spec.keys, spec.rate, partitions).start()
+        time.sleep(spec.warmup)
+        point.update(_window(spec, pool, producer, server, broker, base.rss))
+        if extra is not None:
+            point.update(extra(LoadRun(spec, target, pool, producer, server)))
+        point["checks"] = _finish(spec, pool, producer)
+        if not target.alive():
+            point["held"] = False
+            point["reason"] = "the server exited during the run"
+        return point
+    finally:
+        if producer is not None:
+            producer.stop()
+        if pool is not None:
+            pool.close()
+        target.stop()
+
+
+def _window(
+    spec: LoadSpec,
+    pool: ClientPool,
+    producer: ProducerHandle | None,
+    server: ProcessTree,
+    broker: ProcessTree,
+    base_rss: int,
+) -> dict[str, Any]:
+    sent_before = producer.sent if producer is not None else 0
+    status_before = pool.status()
+    server_before = server.sample()
+    broker_before = broker.sample()
+    client_cpu = pool.window_start()
+    time.sleep(spec.window)
+    window = pool.window_end(client_cpu)
+    server_after = server.sample()
+    broker_after = broker.sample()
+    status_after = pool.status()
+    sent = (producer.sent if producer is not None else 0) - sent_before
+    seconds = window.seconds
+    cpu = ProcessTree.cpu_between(server_before, server_after)
+    events = window.events
+    expected = expected_deliveries(spec, sent)
+    result: dict[str, Any] = {
+        "window_s": round(seconds, 2),
+        "produced_per_s": round(sent / seconds, 1),
+        "deliveries_per_s": round(events / seconds, 1),
+        "expected_per_s": round(expected / seconds, 1),
+        "server": {
+            "cpu_cores": round(cpu / seconds, 3),
+            "cpu_us_per_delivery": round(cpu / events * 1e6, 3) if events else None,
+            "cpu_s_per_million": round(cpu / events * 1e6, 3) if events else None,
+            "processes": server_after.processes,
+            **_rss(base_rss, server_after.rss, spec.streams),
+        },
+        "client": {
+            "processes": spec.processes,
+            "cpu_cores": round(window.client_cpu / seconds, 3),
+            "cpu_us_per_delivery": round(window.client_cpu / events * 1e6, 3) if events else None,
+        },
+        "broker_cpu_cores": round(ProcessTree.cpu_between(broker_before, broker_after) / seconds, 3),
+        "latency_ms": percentiles_ms(window.latencies_ns),
+        "reconnects_in_window": status_after["reconnects"] - status_before["reconnects"],
+        "open_at_window_end": status_after["open"],
+    }
+    held = status_after["open"] >= spec.streams and (expected == 0 or events >= 0.9 * expected)
+    result["held"] = held
+    if not held:
+        result["reason"] = (
+            f"delivered {events / max(expected, 1):.0%} of the events owed in the window; "
+            f"{status_after['open']} of {spec.streams} streams open at its end"
+        )
+    return result
+
+
+def _finish(spec: LoadSpec, pool: ClientPool, producer: ProducerHandle | None) -> dict[str, Any]:
+    """Stop the producer, wait for every stream to get each key's last record, check."""
+    last_seq: dict[str, int] = {}
+    drained_s = None
+    if producer is not None:
+        producer.stop()
+        last_seq = producer.last_seq()
+        pool.set_targets(last_seq)
+        started = time.monotonic()
+        deadline = started + spec.drain_timeout
+        while time.monotonic() < deadline:
+            if pool.status()["caught_up"] >= spec.streams:
+                drained_s = round(time.monotonic() - started, 2)
+                break
+            time.sleep(0.25)
+    checks = pool.final(last_seq)
+    checks["drained_in_s"] = drained_s
+    checks["producer_errors"] = producer.errors if producer is not None else 0
+    checks["produced"] = producer.sent if producer is not None else 0
+    status = pool.status()
+    checks["reconnects"] = status["reconnects"]
+    checks["lost_connections"] = status["lost_connections"]
+    return checks
+
+
+def _rss(base: int, now: int, streams: int) -> dict[str, Any]:
+    return {
+        "rss_mib": round(now / MIB, 1),
+        "rss_base_mib": round(base / MIB, 1),
+        "rss_per_stream_kib": round((now - base) / streams / 1024, 2) if streams else None,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None

@@ -1,0 +1,91 @@
+"""ssegate itself: `ssegate run [--workers N] FILE`, with a YAML the harness writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.system import free_port, wait_http
+from benchmarks.targets.base import Feed, Target
+
+MAX_STREAMS = 120_000  # above every scenario's load: the limit is not what is measured
+
+
+def ssegate_command() -> list[str]:
+    script = Path(sys.executable).with_name("ssegate")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ssegate"]
+
+
+def workers_supported() -> str | None:
+    """None when `ssegate run --workers N` exists, else why the scenario cannot run."""
+    done = subprocess.run(
+        [*ssegate_command(), "run", "--help"], capture_output=True, text=True, timeout=60
+    )
+    if "--workers" in done.stdout:
+        return None
+    return "`ssegate run --help` has no --workers option yet"
+
+
+class Ssegate(Target):
+    name = "ssegate"
+    label = "ssegate"
+    id_kind = "ssegate"
+    terminator = b"\n\n"
+
+    def __init__(self, *args: Any, ring_records: int = 100_000, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ring_records = ring_records
+        self.runs = 0
+
+    def config(self, feeds: list[Feed]) -> dict[str, Any]:
+        routes = []
+        for feed in feeds:
+            if feed.filtered:
+                routes.append(
+                    {
+                        "path": f"/k/{feed.topic}/{{key}}",
+                        "topic": feed.topic,
+                        "filters": [{"key": "${params.key}"}],
+                        "start": feed.start,
+                    }
+                )
+            else:
+                routes.append({"path": f"/f/{feed.topic}", "topic": feed.topic, "start": feed.start})
+        return {
+            "kafka": {
+                "bootstrap_servers": self.context.bootstrap,
+                "ring": {"max_records": self.ring_records},
+            },
+            "listeners": [{"host": "127.0.0.1", "port": self.port, "backlog": 4096}],
+            "limits": {"max_streams": MAX_STREAMS, "write_buffer_high_water": "1MiB"},
+            "routes": routes,
+        }
+
+    def start(self, feeds: list[Feed], workers: int = 1) -> None:
+        self.port = free_port()
+        self.runs += 1
+        directory = self.context.run_dir / f"ssegate-{self.runs}"
+        directory.mkdir(parents=True, exist_ok=True)
+        config_file = directory / "ssegate.yaml"
+        config_file.write_text(yaml.safe_dump(self.config(feeds), sort_keys=False))
+        self.log_path = directory / "gateway.log"
+        command = [*ssegate_command(), "--log-level", "WARNING", "run", str(config_file)]
+        if workers > 1:
+            command[-1:-1] = ["--workers", str(workers)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{self.port}/ready", 60, alive=self.alive)
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            raise RuntimeError(f"ssegate did not get ready: {exc}\n{self.log_tail()}") from exc
+
+    def path(self, feed: Feed, key: str | None = None) -> str:
+        if feed.filtered:
+            assert key is not None
+            return f"/k/{feed.topic}/{key}"
+        return f"/f/{feed.topic}"
