@@ -46,3 +46,26 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# --- Benchmarks (benchmarks/README.md, docs/performance.md) -------------------------------
+# `make bench` runs every scenario (about 30 minutes); `make bench SCENARIO=fanout` one of
+# idle, fanout, filtered, resume-storm, catch-up, workers. Peers are installed on first use
+# (benchmarks/.venv-peers, apt-get nginx + libnginx-mod-nchan).
+SCENARIO ?=
+BENCH_TOOLS := benchmarks/.venv-tools/bin/python
+
+.PHONY: bench bench-quick bench-report bench-lint
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(if $(SCENARIO),--scenario $(SCENARIO))
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick $(if $(SCENARIO),--scenario $(SCENARIO))
+
+bench-report: $(STAMP)
+	$(BIN)/python -c 'from benchmarks import install; install.tools_venv()'
+	$(BENCH_TOOLS) -m benchmarks.report
+
+bench-lint: $(STAMP)
+	$(BIN)/ruff check benchmarks tests/benchmarks
+	$(BIN)/ruff format --check benchmarks tests/benchmarks

@@ -88,5 +88,7 @@ def nchan() -> str:
     _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES], "apt-get")
     binary = nginx_binary()
     if not binary or not NCHAN_MODULE.exists():
-        raise InstallError(f"apt-get installed {APT_PACKAGES} but nginx or {NCHAN_MODULE} is absent")
+        raise InstallError(
+            f"apt-get installed {APT_PACKAGES} but nginx or {NCHAN_MODULE} is absent"
+        )
     return binary

@@ -104,9 +104,7 @@ class ClientPool:
         host: str = "127.0.0.1",
     ) -> list[str]:
         """Start connecting `specs` (does not wait; see `wait_open`). Returns fd notes."""
-        shares: list[list[tuple[int, str, list[str], str, bool, bool]]] = [
-            [] for _ in self._conns
-        ]
+        shares: list[list[tuple[int, str, list[str], str, bool, bool]]] = [[] for _ in self._conns]
         for offset, spec in enumerate(specs):
             index = self.streams + offset
             source = f"127.0.0.{2 + index // STREAMS_PER_SOURCE}"
@@ -171,9 +169,7 @@ class ClientPool:
         seconds = None
         if status["open"] >= expected and status["connect_started"] is not None:
             seconds = status["last_open_at"] - status["connect_started"]
-        return OpenResult(
-            status["open"], seconds, status["refused"], status["connect_errors"], []
-        )
+        return OpenResult(status["open"], seconds, status["refused"], status["connect_errors"], [])
 
     def window_start(self) -> float:
         replies = self._all({"cmd": "window", "on": True})

@@ -199,10 +199,12 @@ def process_events(
         if latencies is not None and stream.sample:
             for _, _, ts in found:
                 latencies.append(now_ns - int(ts))
-    at = body.rfind(b"\nid:")
+    at = body.rfind(b"id:")
+    while at > 0 and body[at - 1] != 10:  # a field starts a line (a read may start with one)
+        at = body.rfind(b"id:", 0, at)
     if at >= 0:
-        line_end = body.find(b"\n", at + 4)
-        last_id = body[at + 4 : line_end].strip()
+        line_end = body.find(b"\n", at + 3)
+        last_id = body[at + 3 : line_end].strip()
         stream.last_id = last_id
         if stream.first_id is None:
             stream.first_id = last_id

@@ -327,6 +327,7 @@ async def _serve(conn: Connection) -> None:
     loop = asyncio.get_running_loop()
     worker = Worker(loop, conn)
     loop.add_reader(conn.fileno(), worker.on_command)
+    os.set_blocking(conn.fileno(), True)  # add_reader made it non-blocking; replies can be big
     conn.send({"ready": os.getpid()})
     await worker.done.wait()
     loop.remove_reader(conn.fileno())

@@ -18,14 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ssegate.devkafka.topics import create_topic
+import psutil
 
+from benchmarks.kafka_probe import KafkaLatencyProbe
 from benchmarks.loadgen.pool import ClientPool, StreamSpec
 from benchmarks.producers.pacing import ProducerHandle
 from benchmarks.records import key_names
 from benchmarks.stats import percentiles_ms
 from benchmarks.system import ProcessTree
 from benchmarks.targets.base import Feed, Target
+from ssegate.devkafka.topics import create_topic
 
 MIB = 1024 * 1024
 ID_CHECK_STREAMS = 20  # streams that decode every read's id
@@ -109,6 +111,7 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
     }
     producer: ProducerHandle | None = None
     pool: ClientPool | None = None
+    probe: KafkaLatencyProbe | None = None
     try:
         server = ProcessTree(target.pids())
         broker = ProcessTree([target.context.broker_pid] if target.context.broker_pid else [])
@@ -140,9 +143,16 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
             partitions = None
             if spec.pin_partitions:
                 partitions = [i % spec.feed.partitions for i in range(len(spec.keys))]
+            if target.kafka:
+                probe = KafkaLatencyProbe(
+                    target.context.bootstrap, spec.feed.topic, spec.feed.partitions
+                ).start()
             producer = target.producer(spec.feed, spec.keys, spec.rate, partitions).start()
         time.sleep(spec.warmup)
-        point.update(_window(spec, pool, producer, server, broker, base.rss))
+        point.update(_window(spec, pool, producer, server, broker, base.rss, probe))
+        if probe is not None:
+            point["kafka_latency_ms"] = probe.stop()
+            probe = None
         if extra is not None:
             point.update(extra(LoadRun(spec, target, pool, producer, server)))
         point["checks"] = _finish(spec, pool, producer)
@@ -151,6 +161,8 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
             point["reason"] = "the server exited during the run"
         return point
     finally:
+        if probe is not None:
+            probe.stop()
         if producer is not None:
             producer.stop()
         if pool is not None:
@@ -165,14 +177,21 @@ def _window(
     server: ProcessTree,
     broker: ProcessTree,
     base_rss: int,
+    probe: KafkaLatencyProbe | None,
 ) -> dict[str, Any]:
     sent_before = producer.sent if producer is not None else 0
     status_before = pool.status()
     server_before = server.sample()
     broker_before = broker.sample()
+    machine_before = psutil.cpu_times()
     client_cpu = pool.window_start()
+    if probe is not None:
+        probe.record(True)
     time.sleep(spec.window)
+    if probe is not None:
+        probe.record(False)
     window = pool.window_end(client_cpu)
+    machine_after = psutil.cpu_times()
     server_after = server.sample()
     broker_after = broker.sample()
     status_after = pool.status()
@@ -198,7 +217,10 @@ def _window(
             "cpu_cores": round(window.client_cpu / seconds, 3),
             "cpu_us_per_delivery": round(window.client_cpu / events * 1e6, 3) if events else None,
         },
-        "broker_cpu_cores": round(ProcessTree.cpu_between(broker_before, broker_after) / seconds, 3),
+        "machine_busy_cores": round(_busy(machine_before, machine_after) / seconds, 2),
+        "broker_cpu_cores": round(
+            ProcessTree.cpu_between(broker_before, broker_after) / seconds, 3
+        ),
         "latency_ms": percentiles_ms(window.latencies_ns),
         "reconnects_in_window": status_after["reconnects"] - status_before["reconnects"],
         "open_at_window_end": status_after["open"],
@@ -236,6 +258,13 @@ def _finish(spec: LoadSpec, pool: ClientPool, producer: ProducerHandle | None) -
     checks["reconnects"] = status["reconnects"]
     checks["lost_connections"] = status["lost_connections"]
     return checks
+
+
+def _busy(before: Any, after: Any) -> float:
+    """CPU seconds the whole machine was busy between two `psutil.cpu_times()`."""
+    idle = (after.idle - before.idle) + (after.iowait - before.iowait)
+    total = sum(after) - sum(before)
+    return float(total - idle)
 
 
 def _rss(base: int, now: int, streams: int) -> dict[str, Any]:

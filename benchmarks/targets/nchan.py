@@ -5,11 +5,13 @@ Kafka producer runs for the others; subscribers use its EventSource mode
 (`GET /sub/<channel>`), whose ids are `time:tag`. A fan-out feed is one channel; a filtered
 feed is one channel per key (nchan has no filters: the channel is the filter). The message
 buffer holds 10,000 messages per channel so a resume storm can be served from it, as
-ssegate's ring serves it.
+ssegate's ring serves it. `keepalive_requests` is raised from nginx's 1,000 so the publisher's
+one connection lasts the run.
 """
 
 from __future__ import annotations
 
+import resource
 import subprocess
 from typing import Any
 
@@ -22,16 +24,18 @@ from benchmarks.targets.base import Feed, Target
 CONFIG = """\
 load_module {module};
 worker_processes {workers};
-worker_rlimit_nofile 262144;
+worker_rlimit_nofile {fd_limit};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 daemon off;
 events {{
-    worker_connections 200000;
+    worker_connections {connections};
     multi_accept on;
 }}
 http {{
     access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 3600s;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;
     fastcgi_temp_path {prefix}/tmp/fastcgi;
@@ -84,12 +88,18 @@ class Nchan(Target):
             self.binary = install.nchan()
         self.port = free_port()
         self.runs += 1
+        fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # what nginx inherits
         prefix = self.context.run_dir / f"nchan-{self.runs}"
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         config = prefix / "nginx.conf"
         config.write_text(
             CONFIG.format(
-                module=install.NCHAN_MODULE, workers=workers, prefix=prefix, port=self.port
+                module=install.NCHAN_MODULE,
+                workers=workers,
+                prefix=prefix,
+                port=self.port,
+                fd_limit=fd_limit,
+                connections=fd_limit - 100,
             )
         )
         self.log_path = prefix / "error.log"

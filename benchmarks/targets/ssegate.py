@@ -36,9 +36,19 @@ class Ssegate(Target):
     id_kind = "ssegate"
     terminator = b"\n\n"
 
-    def __init__(self, *args: Any, ring_records: int = 100_000, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        ring_records: int = 100_000,
+        properties: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.ring_records = ring_records
+        self.properties = dict(properties or {})
+        if self.properties:
+            self.name = "ssegate_tuned"
+            self.label = "ssegate, " + ", ".join(f"{k}={v}" for k, v in self.properties.items())
         self.runs = 0
 
     def config(self, feeds: list[Feed]) -> dict[str, Any]:
@@ -54,11 +64,14 @@ class Ssegate(Target):
                     }
                 )
             else:
-                routes.append({"path": f"/f/{feed.topic}", "topic": feed.topic, "start": feed.start})
+                routes.append(
+                    {"path": f"/f/{feed.topic}", "topic": feed.topic, "start": feed.start}
+                )
         return {
             "kafka": {
                 "bootstrap_servers": self.context.bootstrap,
                 "ring": {"max_records": self.ring_records},
+                "properties": self.properties,
             },
             "listeners": [{"host": "127.0.0.1", "port": self.port, "backlog": 4096}],
             "limits": {"max_streams": MAX_STREAMS, "write_buffer_high_water": "1MiB"},

@@ -18,9 +18,12 @@ import logging
 import mimetypes
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
+from urllib.parse import unquote
 
 from ssegate.config.loader import LoadedConfig
 from ssegate.fanout.service import Fanout
@@ -150,6 +153,14 @@ class Gateway:
             return
         form = IdForm(route.event_id)
         start = self._start_at(route.start, last_event_id)
+        if not start.resumed:
+            since = request.query_param("since")
+            if since is not None:
+                try:
+                    start = replace(start, since_ms=parse_since(unquote(since)))
+                except ValueError as exc:
+                    exchange.respond(400, [*TEXT, *cors.headers], f"since: {exc}\n".encode())
+                    return
         sink = exchange.start_stream(cors.headers)
         if self.stream_preamble:
             sink.write_events(self.stream_preamble)
@@ -169,7 +180,7 @@ class Gateway:
 
     @staticmethod
     def _start_at(policy: str, last_event_id: str | None) -> StartAt:
-        start_policy: Policy = "latest" if policy == "latest" else "earliest"
+        start_policy = cast(Policy, policy)
         if not last_event_id:
             return StartAt(start_policy)
         try:
@@ -177,6 +188,8 @@ class Gateway:
         except EventIdError as exc:
             logger.info("Last-Event-ID does not decode (%s); starting %s", exc, start_policy)
             return StartAt(start_policy, invalid=True)
+        if parsed.compact is not None:
+            return StartAt(start_policy, compact=parsed.compact)
         return StartAt(start_policy, parsed.progress)
 
     def _release_ip(self, client_ip: str) -> None:
@@ -230,6 +243,27 @@ class Gateway:
             exchange.respond(405, [*TEXT, ("Allow", "GET, HEAD")], b"use GET\n")
             return
         exchange.respond(200, [("Content-Type", content_type), ("Cache-Control", "no-cache")], body)
+
+
+def parse_since(text: str) -> int:
+    """`?since=`: epoch milliseconds, or an ISO-8601 time (UTC when it names no zone)."""
+    if text.isascii() and text.isdigit():
+        millis = int(text)
+        if millis > 2**63 - 1:
+            raise ValueError(f"{text[:40]!r} is too far in the future")
+        return millis
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"expected epoch milliseconds or an ISO-8601 time, got {text[:60]!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return max(int(moment.timestamp() * 1000), 0)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{text[:60]!r} is out of range") from None
 
 
 class ReadinessSource:

@@ -101,6 +101,12 @@ async def test_sigterm_ends_every_stream_with_a_checkpoint_in_time(
     streams = [await open_stream(gateway.port, "/p/AAPL") for _ in range(20)]
     for stream in streams:
         assert len(await stream.next_events(3)) == 3
+    # The reader has handed over all 8 records (IBM's too) before the shutdown begins.
+    for _ in range(100):
+        metrics = (await request(gateway.port, "/metrics")).body.decode()
+        if f'ssegate_kafka_records_read_total{{topic="{topic}"}} 8' in metrics:
+            break
+        await asyncio.sleep(0.1)
     started = time.monotonic()
     assert gateway.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 3 + 2

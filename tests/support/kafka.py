@@ -122,3 +122,24 @@ class KafkaCluster:
             return out
         finally:
             consumer.close()
+
+
+def delete_records_before(bootstrap: str, topic: str, offsets: Mapping[int, int]) -> None:
+    """Kafka's delete-records: what retention does, on demand."""
+    from ssegate.devkafka.topics import admin_client
+
+    admin = admin_client(bootstrap)
+    futures = admin.delete_records([TopicPartition(topic, p, o) for p, o in offsets.items()])
+    for future in futures.values():
+        future.result(30)
+
+
+def add_partitions(bootstrap: str, topic: str, total: int) -> None:
+    from confluent_kafka.admin import NewPartitions
+
+    from ssegate.devkafka.topics import admin_client
+
+    admin = admin_client(bootstrap)  # held until the futures complete
+    futures = admin.create_partitions([NewPartitions(topic, total)])
+    for future in futures.values():
+        future.result(30)

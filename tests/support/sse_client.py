@@ -136,10 +136,13 @@ async def request(
     headers: dict[str, str] | None = None,
     raw: bytes | None = None,
     host: str = "127.0.0.1",
+    source: str | None = None,
     timeout: float = 10.0,
 ) -> Response:
     """One complete non-stream request; the whole body is read."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(
+        host, port, local_addr=(source, 0) if source else None
+    )
     try:
         writer.write(raw if raw is not None else _request_bytes(method, target, headers, port))
         response = await asyncio.wait_for(_read_head(reader), timeout)
@@ -168,10 +171,13 @@ async def open_stream(
     *,
     headers: dict[str, str] | None = None,
     host: str = "127.0.0.1",
+    source: str | None = None,
     timeout: float = 10.0,
 ) -> SseStream:
-    """GET an event stream; the caller checks `response.status`."""
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    """GET an event stream (from address `source`, if given); check `response.status`."""
+    reader, writer = await asyncio.open_connection(
+        host, port, limit=1 << 20, local_addr=(source, 0) if source else None
+    )
     all_headers = {"Accept": "text/event-stream", **(headers or {})}
     writer.write(_request_bytes("GET", target, all_headers, port, keep_alive=True))
     response = await asyncio.wait_for(_read_head(reader), timeout)

@@ -20,10 +20,11 @@ shape, without tuning: a consumer started per request, `async for` over its reco
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,16 +48,16 @@ async def open_consumer(
 ) -> tuple[AIOKafkaConsumer, dict[int, int]]:
     """A consumer of every partition of `topic`, positioned where this client resumes."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, auto_offset_reset=start
+        topic, bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, auto_offset_reset=start
     )
-    await consumer.start()
+    await consumer.start()  # no group: every partition of the topic is assigned
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
+        assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        for _ in range(100):
+            if assigned:
+                break
+            await asyncio.sleep(0.05)
+            assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         progress: dict[int, int] = {}
         if last_event_id:
             progress = decode_progress(last_event_id)
@@ -92,9 +93,7 @@ async def stream(request: Request) -> Response:
     topic = request.path_params["topic"]
     key_text = request.path_params.get("key")
     start = request.query_params.get("start", "latest")
-    consumer, progress = await open_consumer(
-        topic, request.headers.get("last-event-id"), start
-    )
+    consumer, progress = await open_consumer(topic, request.headers.get("last-event-id"), start)
     key = key_text.encode() if key_text is not None else None
     return EventSourceResponse(events(consumer, progress, key), ping=15)
 

@@ -566,6 +566,11 @@ def _check_kafka(config: Config) -> None:
     _at_least(("kafka", "ring", "max_bytes"), kafka.ring.max_bytes, 1)
     _positive_duration(("kafka", "metadata_refresh"), kafka.metadata_refresh)
     _at_least(("kafka", "max_catchup_readers"), kafka.max_catchup_readers, 1)
+    if kafka.compact_id_margin < 0:
+        _fail(
+            ("kafka", "compact_id_margin"),
+            f"must be at least 0, got {_seconds(kafka.compact_id_margin)}",
+        )
 
 
 def _check_routes(config: Config) -> tuple[CompiledRoute, ...]:

@@ -60,6 +60,10 @@ class KafkaConfig(_Section, frozen=True):
     metadata_refresh: Seconds = Seconds(5.0)
     # Concurrent temporary readers serving clients older than the ring; more wait their turn.
     max_catchup_readers: int = 8
+    # How far back a partition's record timestamps may jump, for topics with so many
+    # partitions that ids are compact (docs/guarantees.md): a compact id resumes this much
+    # earlier. LogAppendTime topics could use 0.
+    compact_id_margin: Seconds = Seconds(1.0)
 
 
 class SseOptions(_Section, frozen=True):
@@ -124,7 +128,8 @@ class RouteConfig(_Section, frozen=True):
     topic: str  # literal, or with ${params.name}
     filters: list[FilterConfig] = msgspec.field(default_factory=list)  # any of; empty: all
     event_id: Literal["etag", "key"] = "etag"  # key: Zilla's ["<base64 key>","<progress>"]
-    start: Literal["earliest", "latest"] = "earliest"  # where a client without an id begins
+    # Where a client without an id begins; `compacted`: the latest value of each key, then live.
+    start: Literal["earliest", "latest", "compacted"] = "earliest"
 
 
 class Config(_Section, frozen=True):

@@ -105,6 +105,18 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in unpadded base64url, 22 characters.
+
+    Like Kafka's own `Uuid.randomUuid()`, never one starting with `-`: a command line would
+    read it as an option (one in 64 random ids does).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def log_tail(path: Path, lines: int = 40) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -347,17 +359,15 @@ class DevKafka:
         (self.home / "log4j2.properties").write_text(log4j)
 
     def _format(self, jvm: list[str], data: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         self._say("formatting KRaft storage")
         result = subprocess.run(
             [
                 *jvm,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.properties_file),
+                f"--cluster-id={cluster_id}",
+                f"--config={self.properties_file}",
             ],
             capture_output=True,
             text=True,

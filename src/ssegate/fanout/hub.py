@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from ssegate.fanout.encode import checkpoint, encode_record
 from ssegate.fanout.group import SubscriptionGroup
-from ssegate.kafka.eventid import IdForm, ProgressTracker
+from ssegate.kafka.eventid import IdForm
+from ssegate.kafka.position import Position
 from ssegate.kafka.reader import Ack, PartitionStart, TopicReader
 from ssegate.kafka.ring import TopicRing
 from ssegate.routing.filters import ResolvedFilters, matches
@@ -43,7 +44,7 @@ class TopicHub:
         self.dynamic = dynamic
         ring = service.ring_config
         self.ring = TopicRing(ring.max_records, ring.max_bytes)
-        self.progress = ProgressTracker()  # the reader's position: the live progress
+        self.progress = Position()  # the reader's position: the live progress
         self.partitions: dict[int, PartitionStart] = {}
         self._ends: dict[int, int] = {}
         self.assigned = False
@@ -159,10 +160,13 @@ class TopicHub:
     # -- ReaderListener --------------------------------------------------------------------
 
     def on_partitions(self, partitions: Mapping[int, PartitionStart]) -> None:
+        now_ms = self.service.now_ms()
         for partition, start in partitions.items():
             self.partitions[partition] = start
             self.ring.start_partition(partition, start.start, log_start=start.log_start)
             self.progress.set(partition, start.start)
+            if start.start >= start.high:  # at the end already: later records are stamped later
+                self.progress.set_time(partition, now_ms)
             self._ends[partition] = max(self._ends.get(partition, 0), start.high)
         self.assigned = True
         self.missing = False
@@ -187,27 +191,30 @@ class TopicHub:
             position = progress.get(partition)
             if position is not None and record.offset < position:
                 continue  # a redelivery after a broker failover: already handed over
-            progress.set(partition, record.offset + 1)
+            progress.passed(record)
             ring.append(record)
             indexed = by_key.get(record.key) if record.key is not None else None
             if indexed is None and not scan:
                 continue
             text: str | None = None
+            exact = ""
             frames: dict[IdForm, bytes] = {}
             for group in chain(indexed or (), scan):
                 if not group.accepts(record):
                     continue
                 if text is None:
-                    text = progress.encoded()
+                    text = progress.id_progress(record)
+                    exact = progress.encoded()
                 frame = frames.get(group.form)
                 if frame is None:
                     frame = frames[group.form] = encode_record(record, text, group.form)
                 if not group.frames:
                     touched.append(group)
-                group.add(frame, text)
-        for partition, end in eofs.items():
-            if end > self.position(partition):
-                progress.set(partition, end)
+                group.add(frame, exact)
+        if eofs:
+            now_ms = self.service.now_ms()
+            for partition, end in eofs.items():
+                progress.reached_end(partition, end, now_ms)
         self._records_read.value += len(records)
         if touched:
             now = self.service.loop.time()
@@ -224,8 +231,18 @@ class TopicHub:
 
     def on_high_watermarks(self, high: Mapping[int, int]) -> None:
         self._ends.update(high)
+        # A partition read to its end has seen everything stamped before the fetch that
+        # reported that end; fetches of idle partitions come every fetch.wait.max.ms (0.5 s),
+        # so a second back is safe (kafka.position rule 2).
+        seen_before = self.service.now_ms() - 1000
+        for partition, end in high.items():
+            if partition in self.partitions and self.position(partition) >= end:
+                self.progress.reached_end(partition, end, seen_before)
         for subscriber in list(self.waiting):
             subscriber.reject_position(high)
+
+    def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
+        pass  # the shared reader starts within the log; only catch-up readers meet gaps
 
     def on_failure(self, message: str) -> None:
         self.failure = message
@@ -243,7 +260,7 @@ class TopicHub:
             if now - group.last_write < interval:
                 continue
             if progress is None:
-                progress = self.progress.encoded()
+                progress = self.progress.id_progress(None)
             if progress != group.last_progress:
                 payload = checkpoint(progress, group.form)
                 group.last_progress = progress

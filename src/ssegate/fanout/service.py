@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from ssegate.config.schema import Config
 from ssegate.fanout.group import GroupKey
 from ssegate.fanout.hub import TopicHub
 from ssegate.fanout.subscriber import StartAt, State, Subscriber
+from ssegate.kafka.lookup import OffsetLookup
 from ssegate.kafka.reader import ConsumerThread, consumer_config
 from ssegate.observe.metrics import GatewayMetrics, RouteStats
 from ssegate.sse.stream import EventSink
@@ -43,6 +45,8 @@ class Fanout:
             **{"queued.max.messages.kbytes": CATCHUP_QUEUE_KBYTES},
         )
         self.max_catchup = kafka.max_catchup_readers
+        self.compact_id_margin_ms = int(float(kafka.compact_id_margin) * 1000)
+        self.lookup = OffsetLookup(self.reader_config, loop)
         self.high_water = int(config.limits.write_buffer_high_water)
         self.heartbeat_interval = float(config.sse.heartbeat)
         self.hubs: dict[str, TopicHub] = {}
@@ -99,6 +103,11 @@ class Fanout:
         stats.opened.inc()
         hub.subscribe(subscriber)
         return subscriber
+
+    @staticmethod
+    def now_ms() -> int:
+        """Wall-clock milliseconds, the unit of Kafka's record timestamps."""
+        return time.time_ns() // 1_000_000
 
     @property
     def open_streams(self) -> int:
@@ -200,6 +209,7 @@ class Fanout:
         for reader in readers:
             reader.stop()
         self.hubs.clear()
+        self.lookup.close()
         await asyncio.gather(
             *(asyncio.to_thread(reader.join, 10.0) for reader in readers),
             return_exceptions=True,

@@ -188,12 +188,17 @@ class HttpProtocol(asyncio.Protocol):
         self.writing_paused = False
         self.stream: H1EventStream | None = None
         self._closing = False
+        self._reading_paused = False  # by us, while unsent answers pile up (pause_writing)
+        self._messages_begun = 0
         # Per-request state
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
         self._header_bytes = 0
         self._body_bytes = 0
         self._receiving = False  # bytes of a request have arrived and it is not complete
+        self._head_open = False  # its request line and headers are not complete
+        self._head_raw = 0  # raw bytes of that head received in later reads (see _check_head)
+        self._exchange: Exchange | None = None
 
     def __repr__(self) -> str:
         kind = "stream" if self.stream is not None else "http"
@@ -223,39 +228,79 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
+        # Fix: a client that pipelines requests and never reads the answers made them pile up
+        # in the transport without bound (one client could exhaust memory). Read no further
+        # requests until the answers drain, as uvicorn does. A stream keeps reading: its end
+        # arrives as a read.
+        if self.stream is None and self.transport is not None and not self._closing:
+            self._reading_paused = True
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self._resume_reading()
         stream = self.stream
         if stream is not None and stream.listener is not None:
             stream.listener.on_writable()
 
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self._closing:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
-        if self.stream is not None or self._closing:
-            return  # a stream reads nothing more; its end arrives as connection_lost
-        if not self._receiving:
-            self._receiving = True
-            self._arm(self._request_timeout, self._on_request_timeout)
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            # An upgrade we do not offer (h2c, websocket): answered as HTTP/1.1 already;
-            # parse whatever follows with a fresh parser.
-            offset = upgrade.args[0] if upgrade.args else len(data)
-            self._parser = httptools.HttpRequestParser(self)
-            if self.stream is None and not self._closing and offset < len(data):
-                self.data_received(data[offset:])
-        except httptools.HttpParserCallbackError as error:
-            cause = error.__context__
-            if isinstance(cause, _HeadersTooLarge):
-                self._reject(431, f"request headers exceed {self._max_header_bytes} bytes\n")
-            elif isinstance(cause, _BodyTooLarge):
-                self._reject(413, f"request body exceeds {MAX_BODY} bytes\n")
+        # The request timer is armed by on_message_begin: bytes that begin no request (the
+        # empty lines RFC 9112 §2.2 lets a client send between requests) leave the idle
+        # timer running. (Fix: arming it here for any read gave such a connection a 408,
+        # and left a pipelined request that began in the same read as the previous one's
+        # end under the idle timer, which closed it silently mid-request.)
+        # A loop, not recursion (fix): one read may hold thousands of pipelined upgrade
+        # requests, and recursing once per upgrade raised RecursionError out of here.
+        while data and self.stream is None and not self._closing:
+            # (a stream reads nothing more; its end arrives as connection_lost)
+            begun = self._messages_begun
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                # An upgrade we do not offer (h2c, websocket): answered as HTTP/1.1 already;
+                # parse whatever follows with a fresh parser.
+                offset = upgrade.args[0] if upgrade.args else len(data)
+                self._parser = httptools.HttpRequestParser(self)
+                data = data[offset:]
+                continue
+            except httptools.HttpParserCallbackError as error:
+                cause = error.__context__
+                if isinstance(cause, _HeadersTooLarge):
+                    self._reject(431, f"request headers exceed {self._max_header_bytes} bytes\n")
+                elif isinstance(cause, _BodyTooLarge):
+                    self._reject(413, f"request body exceeds {MAX_BODY} bytes\n")
+                else:
+                    logger.error("request handling failed", exc_info=cause)
+                    self._fail()
+            except httptools.HttpParserError as error:
+                self._reject(400, f"malformed HTTP request: {error}\n")
             else:
-                logger.error("request handling failed", exc_info=cause)
-                self._fail()
-        except httptools.HttpParserError as error:
-            self._reject(400, f"malformed HTTP request: {error}\n")
+                self._check_head(len(data), begun)
+            return
+
+    def _check_head(self, size: int, begun: int) -> None:
+        """Count a read that fell entirely inside an unfinished head (fix).
+
+        httptools holds a header name or value until its line ends, growing it with `+=`
+        at every read, so a header line that never ends escaped `max_header_bytes` (counted
+        in on_header) and cost quadratic time: 100 MiB took the loop 50 s. A read that
+        neither began the request nor finished its head is all head bytes; the read that
+        began it is not counted (at most one read more). Raw bytes include what on_url and
+        on_header do not count (request line, optional whitespace), so the bound is twice
+        the limit: it refuses nothing the exact count would accept.
+        """
+        if not self._head_open or self._messages_begun != begun:
+            return
+        if self._closing or self.stream is not None:
+            return
+        self._head_raw += size
+        if self._head_raw > 2 * self._max_header_bytes:
+            self._reject(431, f"request headers exceed {self._max_header_bytes} bytes\n")
 
     # -- httptools callbacks: accumulate only ----------------------------------------------
 
@@ -264,6 +309,13 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._header_bytes = 0
         self._body_bytes = 0
+        self._messages_begun += 1
+        self._head_open = True
+        self._head_raw = 0
+        self._exchange = None
+        if not self._receiving and self.stream is None and not self._closing:
+            self._receiving = True
+            self._arm(self._request_timeout, self._on_request_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -271,12 +323,19 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)
-        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        # llhttp drops a value's leading whitespace but keeps its trailing whitespace, which is
+        # not part of the value either (RFC 9110 §5.5; fix: `Last-Event-ID: <id> ` did not
+        # decode and the stream restarted per the route's policy).
+        value_text = value.decode("latin-1").rstrip(" \t")
+        self._headers.append((name.decode("latin-1").lower(), value_text))
 
     def _count(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self._max_header_bytes:
             raise _HeadersTooLarge
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -291,23 +350,35 @@ class HttpProtocol(asyncio.Protocol):
         raw = self._url.decode("latin-1")
         path, _, query = raw.partition("?")
         path = path.partition("#")[0]
-        if path.startswith(("http://", "https://")):  # absolute-form target
+        # absolute-form target; the scheme is case-insensitive (RFC 9110 §4.2.3; fix)
+        if path[:8].lower().startswith(("http://", "https://")):
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         parser = self._parser
+        method = parser.get_method().decode("ascii", "replace")
+        keep_alive = parser.should_keep_alive() and self._registry.accepting
+        if parser.should_upgrade() and (method == "CONNECT" or self._declares_body()):
+            # Fix: httptools skips the body of an upgrade request (and everything after a
+            # CONNECT) and hands it back as the new protocol's bytes. We answer in HTTP/1.1,
+            # so those bytes were parsed as further requests: a body smuggled a request past
+            # any proxy that forwarded it as a body. Answer this one and close.
+            keep_alive = False
         request = Request(
-            method=parser.get_method().decode("ascii", "replace"),
+            method=method,
             path=path,
             query=query,
             headers=self._headers,
             http_version=parser.get_http_version(),
-            keep_alive=parser.should_keep_alive() and self._registry.accepting,
+            keep_alive=keep_alive,
             client_ip=self.client_ip,
         )
-        exchange = Exchange(self, request)
+        exchange = self._exchange = Exchange(self, request)
         self._app.handle(exchange)
         if not exchange.answered:  # the application must answer; never leave a client hanging
             logger.error("no answer for %s %s", request.method, request.loggable_target())
             exchange.respond(500, body=b"internal error\n", close=True)
+
+    def _declares_body(self) -> bool:
+        return any(name in ("content-length", "transfer-encoding") for name, _ in self._headers)
 
     # -- answering -------------------------------------------------------------------------
 
@@ -321,7 +392,10 @@ class HttpProtocol(asyncio.Protocol):
         head: bool = False,
     ) -> None:
         transport = self.transport
-        if transport is None or self._closing:
+        # Fix: once a stream owns the connection nothing else is written to it. Bytes that
+        # followed the stream's request in the same read are still parsed, and a 400 or 431
+        # for them was written into the middle of the chunked event stream.
+        if transport is None or self._closing or self.stream is not None:
             return
         self._app.record_status(status)
         transport.write(response_bytes(status, headers, body, keep_alive=keep_alive, head=head))
@@ -349,10 +423,23 @@ class HttpProtocol(asyncio.Protocol):
 
     def _fail(self) -> None:
         """An internal error: 500, or, once a stream's 200 is out, its end (it resumes)."""
+        exchange = self._exchange
         if self.stream is not None:
             self.stream.abort("error")
-        else:
+        elif exchange is None:
             self._reject(500, "internal error\n")
+        elif exchange.answered:
+            # Fix: the answer is out; a 500 after it would be read as the answer to the
+            # client's next request.
+            self._close()
+        else:
+            # Fix: answered through the exchange, so a 500 to HEAD carries no body.
+            exchange.respond(
+                500,
+                [("Content-Type", "text/plain; charset=utf-8")],
+                b"internal error\n",
+                close=True,
+            )
 
     def shutdown(self) -> None:
         """Server shutdown: an idle connection closes now, a busy one after its response."""

@@ -37,8 +37,13 @@ Theory of operation:
    stays a JSON array. The parser returns the etag as this wire text, not decoded.
 7. Size: Zilla answers 400 to a `Last-Event-ID` over `MAX_ID_BYTES` (254) bytes, so a longer
    id would never come back. When an id would be longer, the etag is dropped first, then
-   (KEY form) the key becomes `null`. The progress is never cut: if it alone is longer it is
-   returned as is; a compact form for many partitions is future work (DESIGN.md §5 item 2).
+   (KEY form) the key becomes `null`. The progress is never cut here; a topic with so many
+   partitions that the exact progress would not fit uses the compact form (rule 10).
+10. Compact form, kind 2: `uint8 kind = 2`, `varint32 partitionCount`, `varint64 timeMs`,
+   then optionally one anchor `varint32 partition, varint64 nextOffset`. It says: the
+   anchor partition is exactly at that offset, and on every other partition the stream has
+   seen everything stamped before `timeMs`. About 20 characters for any partition count;
+   the reader resolves it with Kafka's offsets-for-times (see `ssegate.kafka.position`).
 8. Parsing is correct where Zilla's is not. Zilla drops the last character of the progress
    in the KEY form without an etag (zilla-sse.md §4.6 step 5) and silently replays
    everything; here `["a2V5","AQQABAIC"]` resumes at `{0: 2, 1: 1}`. Where Zilla falls back
@@ -63,11 +68,13 @@ from dataclasses import dataclass
 __all__ = [
     "MAX_ID_BYTES",
     "MAX_PARTITIONS",
+    "CompactProgress",
     "EventIdError",
     "IdForm",
     "ParsedId",
     "ProgressTracker",
     "decode_progress",
+    "encode_compact",
     "encode_progress",
     "format_event_id",
     "parse_event_id",
@@ -81,6 +88,9 @@ MAX_PARTITIONS = 100_000
 
 KIND_V1 = 1
 """The first byte of every progress: Zilla's `SseKafkaEventId` kind V1."""
+
+KIND_COMPACT = 2
+"""The first byte of a compact progress (rule 10)."""
 
 _MAX_PARTITION = 2**31 - 1  # int32, as Kafka's partition id
 _MAX_OFFSET = 2**63 - 1  # int64, as Kafka's offset
@@ -124,6 +134,18 @@ class ParsedId:
     """The etag as written on the wire (percent-encoded, rule 6), or None if there was none."""
     key: bytes | None
     """The record key, only in the KEY form; None for `null` and in the ETAG form."""
+    compact: CompactProgress | None = None
+    """For a compact progress (rule 10): its time bound; `progress` then holds the anchor."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactProgress:
+    """A compact progress (rule 10): everything before `time_ms` on `partition_count`
+    partitions, and the anchor partition exactly."""
+
+    partition_count: int
+    time_ms: int
+    anchor: tuple[int, int] | None
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -194,6 +216,22 @@ def encode_progress(progress: Mapping[int, int]) -> str:
         _check_partition(partition)
         _check_offset(partition, next_offset)
         parts.append(_varint(partition << 1) + _varint(next_offset << 1))
+    return _b64encode(b"".join(parts))
+
+
+def encode_compact(
+    partition_count: int, time_ms: int, anchor: tuple[int, int] | None = None
+) -> str:
+    """The compact progress text (rule 10)."""
+    _check_count(partition_count)
+    if time_ms < 0 or time_ms > _MAX_OFFSET:
+        raise ValueError(f"time {time_ms} outside 0..2**63-1")
+    parts = [bytes((KIND_COMPACT,)), _varint(partition_count << 1), _varint(time_ms << 1)]
+    if anchor is not None:
+        partition, next_offset = anchor
+        _check_partition(partition)
+        _check_offset(partition, next_offset)
+        parts += [_varint(partition << 1), _varint(next_offset << 1)]
     return _b64encode(b"".join(parts))
 
 
@@ -379,6 +417,26 @@ def _read_varint(
     raise EventIdError(f"{_field(name, entry)}: varint longer than {width} bytes")
 
 
+def _decode_compact(data: bytes) -> CompactProgress:
+    end = len(data)
+    count, pos = _read_varint(data, 1, _VARINT32_BYTES, _MAX_RAW32, "partition count", -1)
+    if count > MAX_PARTITIONS:
+        raise EventIdError(f"partition count: {count}, more than {MAX_PARTITIONS}")
+    time_ms, pos = _read_varint(data, pos, _VARINT64_BYTES, _MAX_RAW64, "time", -1)
+    anchor = None
+    if pos < end:
+        partition, pos = _read_varint(
+            data, pos, _VARINT32_BYTES, _MAX_RAW32, "anchor partition", -1
+        )
+        offset, pos = _read_varint(data, pos, _VARINT64_BYTES, _MAX_RAW64, "anchor offset", -1)
+        if partition >= count:
+            raise EventIdError(f"anchor partition: {partition} of {count} partitions")
+        anchor = (partition, offset)
+    if pos != end:
+        raise EventIdError(f"trailing bytes: {end - pos} after the compact progress")
+    return CompactProgress(count, time_ms, anchor)
+
+
 def _decode_binary(data: bytes) -> dict[int, int]:
     end = len(data)
     if end == 0:
@@ -428,4 +486,9 @@ def parse_event_id(text: str) -> ParsedId:
     else:
         body = text
     progress_text, slash, etag = body.partition("/")
-    return ParsedId(decode_progress(progress_text), etag if slash else None, key)
+    data = _b64decode(progress_text, "progress")
+    if data[:1] == bytes((KIND_COMPACT,)):
+        compact = _decode_compact(data)
+        anchor = dict([compact.anchor]) if compact.anchor is not None else {}
+        return ParsedId(anchor, etag if slash else None, key, compact)
+    return ParsedId(_decode_binary(data), etag if slash else None, key)

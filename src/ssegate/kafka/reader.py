@@ -74,6 +74,9 @@ class ReaderListener(Protocol):
     def on_batch(self, records: list[KafkaRecord], eofs: dict[int, int], ack: Ack) -> None: ...
     def on_topic_missing(self) -> None: ...
     def on_high_watermarks(self, high: Mapping[int, int]) -> None: ...
+    def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
+        """Positions (from, to) that retention deleted: reading resumes at `to`."""
+
     def on_failure(self, message: str) -> None: ...
 
 
@@ -339,5 +342,18 @@ class CatchUpReader(ConsumerThread):
         self._positions = dict(positions)
 
     def _setup(self, consumer: Consumer) -> bool:
-        consumer.assign([TopicPartition(self.topic, p, o) for p, o in self._positions.items()])
+        bounds = self._watermarks(consumer, sorted(self._positions))
+        lost = {
+            p: (position, bounds[p][0])
+            for p, position in self._positions.items()
+            if position < bounds[p][0]
+        }
+        if lost:
+            self._post(self._listener.on_gap, lost)
+        consumer.assign(
+            [
+                TopicPartition(self.topic, p, max(position, bounds[p][0]))
+                for p, position in self._positions.items()
+            ]
+        )
         return True

@@ -9,8 +9,9 @@ Theory of operation:
    goes first, whatever its partition.
 3. `covered_from[p]` is the promise: every record of partition `p` with an offset at or above
    it, up to the reader's position, is in the ring. It starts where the reader started
-   reading `p` (0 when that was the log start: nothing older exists) and moves past each
-   evicted record.
+   reading `p` and moves past each evicted record. While the reader's start was the log
+   start and nothing was evicted, nothing older exists in Kafka either: the ring covers any
+   position, and `gap()` says how many offsets below it retention had already deleted.
 4. `replay(positions)` yields the records a subscriber at `positions` has not seen, in `seq`
    order, which is the order live subscribers saw them; the caller checks `covers` first.
 """
@@ -46,6 +47,7 @@ class TopicRing:
         self._fifo: deque[KafkaRecord] = deque()
         self._partitions: dict[int, deque[KafkaRecord]] = {}
         self.covered_from: dict[int, int] = {}
+        self._from_log_start: dict[int, bool] = {}
         self._next_seq = 1
         self._bytes = 0
         self._peak_bytes = 0
@@ -60,12 +62,22 @@ class TopicRing:
     def start_partition(self, partition: int, offset: int, *, log_start: bool) -> None:
         """The reader begins `partition` at `offset`; `log_start`: nothing older exists."""
         self._partitions.setdefault(partition, deque())
-        self.covered_from[partition] = 0 if log_start else offset
+        self.covered_from[partition] = offset
+        self._from_log_start[partition] = log_start
 
     def covers(self, partition: int, offset: int) -> bool:
         """Whether every record of `partition` from `offset` on is here (see rule 3)."""
         start = self.covered_from.get(partition)
-        return start is not None and offset >= start
+        if start is None:
+            return False
+        return offset >= start or self._from_log_start[partition]
+
+    def gap(self, partition: int, offset: int) -> int:
+        """Offsets from `offset` on that Kafka had deleted before the reader started."""
+        start = self.covered_from.get(partition)
+        if start is None or offset >= start or not self._from_log_start[partition]:
+            return 0
+        return start - offset
 
     def append(self, record: KafkaRecord) -> None:
         record.seq = self._next_seq
@@ -86,6 +98,7 @@ class TopicRing:
         self._bytes -= old.size
         self._evicted += 1
         self.covered_from[old.partition] = old.offset + 1
+        self._from_log_start[old.partition] = False
 
     def replay(self, positions: Mapping[int, int]) -> Iterator[KafkaRecord]:
         """Records at or after `positions[p]` on each partition, in reader order.

@@ -166,7 +166,8 @@ TYPE_CASES = [
     ),
     (
         with_(surprise=1),
-        "surprise: unknown field (allowed: kafka, routes, listeners, sse, cors, limits, static)",
+        "surprise: unknown field "
+        "(allowed: kafka, routes, listeners, sse, cors, limits, server, static)",
     ),
     (
         with_(kafka={"ring": {"max_record": 1}}),
@@ -186,7 +187,7 @@ TYPE_CASES = [
     ),
     (
         routes({**ROUTE, "start": "earlyest"}),
-        "routes[0].start: 'earlyest' is not one of earliest, latest",
+        "routes[0].start: 'earlyest' is not one of earliest, latest, compacted",
     ),
     (routes({**ROUTE, "event_id": "id"}), "routes[0].event_id: 'id' is not one of etag, key"),
     (with_(cors={"policy": "open"}), "cors.policy: 'open' is not one of same-origin, cross-origin"),

@@ -46,3 +46,10 @@ def test_cached_jars_need_no_mvn(tmp_path: Path) -> None:
     libs.mkdir(parents=True)
     (libs / ".complete").write_text("x")
     assert ensure_jars(tmp_path, {"PATH": str(tmp_path)}) == libs
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    from ssegate.devkafka.broker import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(5000)}  # ~78 would start with '-' if unchecked
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

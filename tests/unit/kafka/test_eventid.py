@@ -144,7 +144,7 @@ PROGRESS_REJECTIONS: list[tuple[str, str]] = [
     ("A===", "progress: 3 '=' padding characters, at most 2"),
     ("====", "progress: 4 '=' padding characters, at most 2"),
     # kind
-    (b64("02 04 00 04 02 02"), "kind: 2, expected 1"),
+    (b64("03 04 00 04 02 02"), "kind: 3, expected 1"),
     (b64("00 04 00 04 02 02"), "kind: 0, expected 1"),
     # partition count
     (b64("01"), "partition count: truncated varint"),

@@ -24,6 +24,7 @@ def test_covers_from_where_the_reader_started() -> None:
     assert ring.covers(0, 100)
     assert ring.covers(1, 0), "the log start: nothing older exists"
     assert not ring.covers(2, 0), "a partition never started is not covered"
+    assert (ring.gap(1, 0), ring.gap(1, 3), ring.gap(1, 5), ring.gap(0, 99)) == (5, 2, 0, 0)
 
 
 def test_replay_in_reader_order_from_each_partition_position() -> None:
@@ -51,6 +52,7 @@ def test_eviction_by_count_moves_coverage() -> None:
     ring.append(record(1, 1))  # evicts (1, 0)
     assert not ring.covers(1, 0)
     assert ring.covers(1, 1)
+    assert ring.gap(1, 0) == 0, "evicted, not deleted: a catch-up reader finds it in Kafka"
     assert positions(list(ring.replay({0: 1, 1: 1}))) == [(0, 1), (0, 2), (1, 1)]
     assert ring.statistics().evicted == 2
 

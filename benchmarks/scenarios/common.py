@@ -1,0 +1,157 @@
+"""What scenarios share: the sizes of a run, the targets, and the peer ladder.
+
+A scenario returns `{"description", "targets": {name: TargetResult}, ...}`; a target result
+is `{"label", "status": "ok" | "not run" | "failed", "reason", "points": [...]}` where each
+point is a dict from `load.run_load` (or the scenario's own measurement) with `held`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.targets.base import Context, Target
+
+logger = logging.getLogger("benchmarks")
+
+FD_HEADROOM = 1000  # descriptors a process keeps for itself besides its streams
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big a run is: `full` (make bench) or `quick` (make bench-quick, CI)."""
+
+    name: str
+    window: float
+    warmup: float
+    open_timeout: float
+    peer_open_timeout: float
+    drain_timeout: float
+    idle_streams: tuple[int, ...]
+    idle_window: float
+    fanout_points: tuple[tuple[int, float], ...]  # (streams, records/s)
+    peer_ladder: tuple[int, ...]  # stream counts the Python stack climbs
+    peer_rate: float  # records/s for the Python stack's fan-out ladder
+    filtered: tuple[int, int, float]  # streams, keys, records/s
+    resume: tuple[int, float]  # streams, records/s
+    catchup_records: int
+    catchup_timeout: float
+    workers_points: tuple[tuple[int, float], ...]
+    profile_seconds: float  # py-spy on ssegate at `profile_point` of fanout; 0: no profile
+    profile_point: tuple[int, float] = (10_000, 100.0)
+
+
+FULL = Sizes(
+    name="full",
+    window=12.0,
+    warmup=3.0,
+    open_timeout=120.0,
+    peer_open_timeout=45.0,
+    drain_timeout=20.0,
+    idle_streams=(10_000, 50_000),
+    idle_window=5.0,
+    fanout_points=((1_000, 100.0), (10_000, 10.0), (10_000, 100.0), (10_000, 1_000.0)),
+    peer_ladder=(100, 300, 1_000, 3_000, 10_000),
+    peer_rate=100.0,
+    filtered=(10_000, 1_000, 5_000.0),
+    resume=(10_000, 100.0),
+    catchup_records=1_000_000,
+    catchup_timeout=90.0,
+    workers_points=((10_000, 100.0), (10_000, 1_000.0)),
+    profile_seconds=10.0,
+)
+
+QUICK = Sizes(
+    name="quick",
+    window=3.0,
+    warmup=1.0,
+    open_timeout=30.0,
+    peer_open_timeout=20.0,
+    drain_timeout=10.0,
+    idle_streams=(300,),
+    idle_window=1.0,
+    fanout_points=((300, 100.0),),
+    peer_ladder=(50, 200),
+    peer_rate=50.0,
+    filtered=(300, 30, 300.0),
+    resume=(300, 50.0),
+    catchup_records=20_000,
+    catchup_timeout=30.0,
+    workers_points=((300, 100.0),),
+    profile_seconds=0.0,
+)
+
+
+@dataclass
+class RunContext:
+    """One benchmark run: sizes, shared context, targets, and the fd limit it got."""
+
+    sizes: Sizes
+    context: Context
+    targets: dict[str, Target]
+    unavailable: dict[str, str] = field(default_factory=dict)  # target -> why not
+    fd_limit: int = 20000
+    shared: dict[str, Any] = field(default_factory=dict)  # what one scenario tells a later one
+    results_dir: Path = Path("benchmarks/results")
+
+    def processes_for(self, streams: int) -> int:
+        """Client processes: two (one per core), more when the fd limit requires."""
+        return max(2, math.ceil(streams / (self.fd_limit - FD_HEADROOM)))
+
+    def workers_for(self, streams: int) -> int:
+        """Server processes the fd limit requires for `streams` (1 when it allows)."""
+        return max(1, math.ceil(streams / (self.fd_limit - FD_HEADROOM)))
+
+
+def topic_name(scenario: str) -> str:
+    return f"bench-{scenario}-{uuid.uuid4().hex[:8]}"
+
+
+def target_result(target: Target) -> dict[str, Any]:
+    return {"label": target.label, "status": "ok", "reason": "", "points": []}
+
+
+def not_run(label: str, reason: str) -> dict[str, Any]:
+    return {"label": label, "status": "not run", "reason": reason, "points": []}
+
+
+def guarded(result: dict[str, Any], step: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run one point; a failure is recorded on `result` (never silent) and returns None."""
+    started = time.monotonic()
+    try:
+        point = step()
+    except Exception as exc:
+        logger.error("point failed: %s", exc)
+        result["status"] = "failed"
+        result["reason"] = f"{type(exc).__name__}: {exc}"
+        result.setdefault("traceback", traceback.format_exc(limit=6))
+        return None
+    point["elapsed_s"] = round(time.monotonic() - started, 1)
+    result["points"].append(point)
+    return point
+
+
+def ladder(
+    result: dict[str, Any], loads: tuple[int, ...], step: Callable[[int], dict[str, Any]]
+) -> int | None:
+    """Climb `loads` until a point does not hold; the largest held load (or None)."""
+    held = None
+    for streams in loads:
+        point = guarded(result, lambda streams=streams: step(streams))  # type: ignore[misc]
+        if point is None:
+            break
+        logger.info("  %d streams: %s", streams, "held" if point.get("held") else "fell over")
+        if not point.get("held"):
+            break
+        held = streams
+    result["largest_held"] = held
+    if held is None and result["status"] == "ok":
+        result["reason"] = result["points"][-1].get("reason", "") if result["points"] else ""
+    return held

@@ -1,0 +1,93 @@
+"""The benchmark harness works end to end: `make bench-quick`, asserted on its results file.
+
+This checks the harness, never the figures: every scenario ran for ssegate and both peers
+(installing them on a fresh machine: benchmarks/.venv-peers, apt-get nginx + nchan) and
+produced a result with the expected fields, and ssegate lost and repeated nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.kafka import KafkaCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {"idle", "fanout", "filtered", "resume-storm", "catch-up", "workers"}
+LOAD_FIELDS = {"deliveries_per_s", "produced_per_s", "server", "latency_ms", "client", "checks"}
+CHECK_FIELDS = {"lost", "duplicated", "undelivered", "streams_with_id_errors"}
+# Where a target is absent or not run by design (the scenario says why in its result).
+BY_DESIGN = {("catch-up", "nchan"): "not run", ("workers", "python_stack"): "absent"}
+
+
+def run_quick(kafka: KafkaCluster, out: Path) -> dict[str, Any]:
+    env = dict(os.environ, KAFKA_BOOTSTRAP=kafka.bootstrap)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    results: dict[str, Any] = json.loads(out.read_text())
+    return results
+
+
+def check_point(scenario: str, target: str, point: dict[str, Any]) -> None:
+    where = f"{scenario}/{target}"
+    assert "held" in point, where
+    if scenario == "catch-up":
+        assert {"records", "received", "records_per_s", "server", "checks"} <= set(point), where
+    elif "open" in point and point["open"]["opened"] < point["streams"]:
+        assert point["held"] is False, where  # a peer that fell over
+        assert point["reason"], where
+        return
+    else:
+        assert set(point) >= LOAD_FIELDS, (where, sorted(point))
+        assert {"cpu_cores", "rss_mib", "rss_per_stream_kib"} <= set(point["server"]), where
+        assert {"p50", "p99", "max", "samples"} <= set(point["latency_ms"]), where
+    if scenario == "resume-storm":
+        assert {"reopen_s", "caught_up_s", "caught_up"} <= set(point["storm"]), where
+    assert set(point["checks"]) >= CHECK_FIELDS, where
+    if target == "ssegate":
+        checks = point["checks"]
+        assert checks["lost"] == 0, (where, checks)
+        assert checks["duplicated"] == 0, (where, checks)
+        assert checks["undelivered"] == 0, (where, checks)
+        assert checks["streams_with_id_errors"] == 0, (where, checks)
+        assert point["held"], (where, point.get("reason"))
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(1800)
+def test_bench_quick_runs_every_scenario_for_every_target(
+    kafka: KafkaCluster, tmp_path: Path
+) -> None:
+    results = run_quick(kafka, tmp_path / "quick.json")
+    assert results["profile"] == "quick"
+    assert {"cores", "memory_gib", "kernel", "python"} <= set(results["machine"])
+    assert results["unavailable"] == {}, results["unavailable"]
+    assert set(results["scenarios"]) == SCENARIOS
+    for scenario, result in results["scenarios"].items():
+        for target in ("ssegate", "python_stack", "nchan"):
+            design = BY_DESIGN.get((scenario, target))
+            if design == "absent":
+                assert target not in result["targets"], (scenario, target)
+                continue
+            outcome = result["targets"][target]
+            if design == "not run":
+                assert outcome["status"] == "not run", (scenario, target)
+                assert outcome["reason"], (scenario, target)
+                continue
+            assert outcome["status"] == "ok", (scenario, target, outcome.get("reason"))
+            assert outcome["points"], (scenario, target)
+            for point in outcome["points"]:
+                check_point(scenario, target, point)
