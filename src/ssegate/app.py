@@ -30,7 +30,7 @@ from ssegate.fanout.service import Fanout
 from ssegate.fanout.subscriber import Policy, StartAt
 from ssegate.http.cors import CorsPolicy
 from ssegate.http.h1 import Exchange
-from ssegate.http.request import decode_query_value
+from ssegate.http.request import Request, decode_query_value
 from ssegate.kafka.eventid import MAX_ID_BYTES, EventIdError, IdForm, parse_event_id
 from ssegate.observe.metrics import GatewayMetrics
 from ssegate.routing import Router, TopicNameError
@@ -66,6 +66,7 @@ class Gateway:
         self.connection_count = connection_count
         self.max_streams = config.limits.max_streams
         self.max_streams_per_ip = config.limits.max_streams_per_ip
+        self.max_topics = config.limits.max_topics
         self.streams_per_ip: Counter[str] = Counter()
         self.stream_preamble = (COMMENT if config.sse.initial_comment else b"") + (
             encode_retry(config.sse.retry) if config.sse.retry is not None else b""
@@ -83,6 +84,9 @@ class Gateway:
         path = request.path
         builtin = self._builtins.get(path)
         if builtin is not None:
+            if request.method not in ("GET", "HEAD"):
+                exchange.respond(405, [*TEXT, ("Allow", "GET, HEAD")], b"use GET\n")
+                return
             builtin(self, exchange)
             return
         static = self.static.get(path)
@@ -119,22 +123,25 @@ class Gateway:
                 f"{request.method} is not allowed on an event stream; use GET\n".encode(),
             )
             return
-        last_event_id = request.header("last-event-id")
-        if last_event_id is None:
-            raw = request.query_param("lastEventId")
-            last_event_id = decode_query_value(raw) if raw is not None else None
-        if last_event_id is not None and len(last_event_id.encode()) > MAX_ID_BYTES:
+        last_event_id, id_bytes = _last_event_id(request)
+        if id_bytes > MAX_ID_BYTES:
             exchange.respond(
                 400,
                 [*TEXT, *cors.headers],
-                f"Last-Event-ID is {len(last_event_id.encode())} bytes; "
-                f"the limit is {MAX_ID_BYTES}\n".encode(),
+                f"Last-Event-ID is {id_bytes} bytes; the limit is {MAX_ID_BYTES}\n".encode(),
             )
             return
         try:
             topic, filters = route.resolve(params)
         except TopicNameError as exc:
             exchange.respond(404, [*TEXT, *cors.headers], f"{exc}\n".encode())
+            return
+        if topic not in self.fanout.hubs and len(self.fanout.hubs) >= self.max_topics:
+            exchange.respond(
+                429,
+                [*TEXT, ("Retry-After", "1"), *cors.headers],
+                f"this server reads its limit of {self.max_topics} topics\n".encode(),
+            )
             return
         client_ip = request.client_ip
         if self.fanout.open_streams >= self.max_streams:
@@ -243,6 +250,24 @@ class Gateway:
             exchange.respond(405, [*TEXT, ("Allow", "GET, HEAD")], b"use GET\n")
             return
         exchange.respond(200, [("Content-Type", content_type), ("Cache-Control", "no-cache")], body)
+
+
+def _last_event_id(request: Request) -> tuple[str | None, int]:
+    """The id a client resumes from, and its size in the bytes the client sent.
+
+    The header wins (even empty). Header values arrive as latin-1 text, byte for byte; a
+    browser sends the id's UTF-8 (WHATWG P-18), so the bytes are decoded again as UTF-8.
+    The query parameter is percent-decoded as UTF-8 when it holds escapes (Zilla's rule).
+    """
+    header = request.header("last-event-id")
+    if header is not None:
+        sent = header.encode("latin-1")
+        return sent.decode("utf-8", "replace"), len(sent)
+    raw = request.query_param("lastEventId")
+    if raw is None:
+        return None, 0
+    decoded = decode_query_value(raw)
+    return decoded, len(decoded.encode("utf-8", "surrogatepass"))
 
 
 def parse_since(text: str) -> int:

@@ -162,3 +162,18 @@ async def test_stream_limits_per_client_and_per_process(
     await reader.readuntil(b"ok\n")
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
     writer.close()
+
+
+async def test_topic_readers_are_capped(
+    kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
+) -> None:
+    first, second = kafka.new_topic(partitions=1), kafka.new_topic(partitions=1)
+    gateway = gateways([{"path": "/t/{name}", "topic": "${params.name}"}], limits={"max_topics": 1})
+    stream = await open_stream(gateway.port, f"/t/{first}")
+    assert stream.response.status == 200
+    again = await open_stream(gateway.port, f"/t/{first}")  # the same topic: no new reader
+    assert again.response.status == 200
+    refused = await request(gateway.port, f"/t/{second}")
+    assert (refused.status, refused.body) == (429, b"this server reads its limit of 1 topics\n")
+    await stream.close()
+    await again.close()

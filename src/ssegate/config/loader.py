@@ -641,6 +641,7 @@ def _check_limits(config: Config) -> None:
     limits = config.limits
     _at_least(("limits", "max_streams"), limits.max_streams, 1)
     _at_least(("limits", "max_streams_per_ip"), limits.max_streams_per_ip, 0)
+    _at_least(("limits", "max_topics"), limits.max_topics, 1)
     _at_least(("limits", "max_header_bytes"), limits.max_header_bytes, 1)
     _positive_duration(("limits", "request_timeout"), limits.request_timeout)
     _positive_duration(("limits", "keepalive_timeout"), limits.keepalive_timeout)

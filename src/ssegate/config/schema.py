@@ -96,6 +96,9 @@ class Limits(_Section, frozen=True):
 
     max_streams: int = 50_000  # per process: the performance budget per worker
     max_streams_per_ip: int = 0  # 0 = unlimited; beyond it: 429
+    # Topics read at once (each a consumer and a thread): a route with `${params.x}` in its
+    # topic must not let clients open readers without end; beyond it: 429.
+    max_topics: int = 100
     # 16 KiB as h11, node and tomcat's defaults; beyond it: 431.
     max_header_bytes: ByteSize = ByteSize(16 * 1024)
     request_timeout: Seconds = Seconds(10.0)  # time to receive a complete request: 408

@@ -8,10 +8,12 @@ Theory of operation:
    request (keep-alive, closed after `keepalive_timeout` idle) or closes.
 3. A stream response turns the connection into an `H1EventStream`: headers now, events as
    chunks later. From then on the connection reads nothing but its end.
-4. Limits: the header block (URL plus headers) may hold `max_header_bytes` (431 beyond);
-   a request must arrive complete within `request_timeout` (408); a body may hold 64 KiB
-   (413). A malformed request gets 400. Each of these answers and closes.
+4. Limits: the header block (URL plus headers) may hold `max_header_bytes` (431 beyond; a
+   header line still arriving counts in raw bytes, up to twice that); a request must arrive
+   complete within `request_timeout` (408); a body may hold 64 KiB (413). A malformed
+   request gets 400. Each of these answers and closes.
 5. Flow control: the transport pauses writers at 64 KiB buffered and resumes them at 16 KiB;
+   a plain connection stops reading meanwhile (its client is not reading the answers);
    a stream reports the resume to its fan-out listener, which writes more catch-up.
    Live fan-out does not wait: it reads `buffered()` and drops a stream past its
    high-water mark (the client resumes by id).
@@ -249,6 +251,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        # A stream reads nothing more; its end arrives as connection_lost.
         # The request timer is armed by on_message_begin: bytes that begin no request (the
         # empty lines RFC 9112 §2.2 lets a client send between requests) leave the idle
         # timer running. (Fix: arming it here for any read gave such a connection a 408,
@@ -257,7 +260,6 @@ class HttpProtocol(asyncio.Protocol):
         # A loop, not recursion (fix): one read may hold thousands of pipelined upgrade
         # requests, and recursing once per upgrade raised RecursionError out of here.
         while data and self.stream is None and not self._closing:
-            # (a stream reads nothing more; its end arrives as connection_lost)
             begun = self._messages_begun
             try:
                 self._parser.feed_data(data)
