@@ -621,6 +621,11 @@ def _check_listeners(config: Config) -> None:
 
 def _check_sse(config: Config) -> None:
     _positive_duration(("sse", "heartbeat"), config.sse.heartbeat)
+    if not 0 <= config.sse.max_delay <= 1:
+        _fail(
+            ("sse", "max_delay"),
+            f"must be between 0 and 1s, got {_seconds(config.sse.max_delay)}",
+        )
     if config.sse.retry is not None:
         _at_least(("sse", "retry"), config.sse.retry, 0)
 

@@ -73,6 +73,10 @@ class SseOptions(_Section, frozen=True):
     heartbeat: Seconds = Seconds(15.0)
     initial_comment: bool = True  # defeats buffering proxies that wait for the first bytes
     retry: int | None = None  # milliseconds; written as `retry:` when set (Zilla never writes it)
+    # A busy topic's events wait up to this long to share one write per connection: the
+    # write is the cost, so 10 events per write cost ~1/10 each (decision 0006). An idle
+    # topic's event is written at once. 0 writes every batch as soon as it is read.
+    max_delay: Seconds = Seconds(0.01)
 
 
 class CorsAllow(_Section, frozen=True):

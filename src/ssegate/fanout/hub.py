@@ -65,6 +65,7 @@ class TopicHub:
             service.loop,
             prefill=ring.max_records,
             metadata_refresh=service.metadata_refresh,
+            max_delay=service.max_delay,
         )
 
     def __repr__(self) -> str:

@@ -49,6 +49,7 @@ class Fanout:
         self.lookup = OffsetLookup(self.reader_config, loop)
         self.high_water = int(config.limits.write_buffer_high_water)
         self.heartbeat_interval = float(config.sse.heartbeat)
+        self.max_delay = float(config.sse.max_delay)
         self.hubs: dict[str, TopicHub] = {}
         self._static_topics: set[str] = set()
         self._catchup_running: dict[Subscriber, None] = {}

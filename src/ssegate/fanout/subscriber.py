@@ -87,6 +87,30 @@ class StartAt:
 class Subscriber:
     """One open stream's place in the fan-out (see the module docstring)."""
 
+    __slots__ = (
+        "_catchup_ack",
+        "_gap_reported",
+        "_on_close",
+        "_replay_scheduled",
+        "_snapshot",
+        "_snapshot_from",
+        "_snapshot_target",
+        "catchup",
+        "filters",
+        "form",
+        "group",
+        "group_key",
+        "hub",
+        "last_progress",
+        "last_write",
+        "outcome",
+        "position",
+        "sink",
+        "start",
+        "state",
+        "stats",
+    )
+
     def __init__(
         self,
         hub: TopicHub,

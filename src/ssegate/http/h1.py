@@ -12,7 +12,7 @@ Theory of operation:
    header line still arriving counts in raw bytes, up to twice that); a request must arrive
    complete within `request_timeout` (408); a body may hold 64 KiB (413). A malformed
    request gets 400. Each of these answers and closes.
-5. Flow control: the transport pauses writers at 64 KiB buffered and resumes them at 16 KiB;
+5. Flow control: the transport pauses writers at 256 KiB buffered and resumes them at 64 KiB;
    a plain connection stops reading meanwhile (its client is not reading the answers);
    a stream reports the resume to its fan-out listener, which writes more catch-up.
    Live fan-out does not wait: it reads `buffered()` and drops a stream past its
@@ -38,8 +38,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ssegate.http")
 
 MAX_BODY = 64 * 1024
-WRITE_HIGH = 64 * 1024
-WRITE_LOW = 16 * 1024
+# Replay and catch-up pause above WRITE_HIGH unsent bytes and go on below WRITE_LOW: large
+# enough that a fast client's socket never runs dry between two catch-up batches.
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
 
 
 class Application(Protocol):
@@ -167,6 +169,33 @@ class H1EventStream:
 
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection (rules 1-5)."""
+
+    # Every idle stream holds one of these: slots keep it small (docs/performance.md).
+    __slots__ = (
+        "_app",
+        "_body_bytes",
+        "_closing",
+        "_exchange",
+        "_head_open",
+        "_head_raw",
+        "_header_bytes",
+        "_headers",
+        "_keepalive_timeout",
+        "_loop",
+        "_max_header_bytes",
+        "_messages_begun",
+        "_parser",
+        "_reading_paused",
+        "_receiving",
+        "_registry",
+        "_request_timeout",
+        "_timer",
+        "_url",
+        "client_ip",
+        "stream",
+        "transport",
+        "writing_paused",
+    )
 
     def __init__(
         self,
@@ -413,6 +442,10 @@ class HttpProtocol(asyncio.Protocol):
         self._app.record_status(200)
         transport.write(stream_head(headers))
         self.stream = H1EventStream(self, transport)
+        # The connection parses nothing more: let the request's state go (memory per stream).
+        self._exchange = None
+        self._headers = []
+        self._url = bytearray()
         return self.stream
 
     def _reject(self, status: int, message: str) -> None:

@@ -11,8 +11,11 @@ Theory of operation:
 2. A `CatchUpReader` reads one subscriber's positions forward, for a client older than the
    ring, until the loop tells it to stop.
 3. Each thread calls `consume(1, timeout)`, which returns as soon as one record is there,
-   then drains what is already fetched with `consume(n, 0)`: an idle stream gets a record at
-   once, a busy one gets batches, and one batch becomes one write per connection.
+   then drains what is already fetched with `consume(n, 0)`: an idle topic's record goes out
+   at once, and one batch becomes one write per connection. A busy topic (the last batch left
+   less than `max_delay` ago) gathers for up to `max_delay` after its first record, because
+   the cost of a delivery is the write, not the event: ten events in one write cost about
+   what one does (docs/decisions/0006-coalesced-writes.md).
 4. A batch crosses to the loop with one `call_soon_threadsafe`. At most `max_in_flight`
    batches are between the thread and the loop; the listener acknowledges each one when it
    is done with it, so a slow loop or client holds records back in Kafka, not in memory.
@@ -84,7 +87,12 @@ def consumer_config(
     bootstrap_servers: str, properties: Mapping[str, Any], **overrides: Any
 ) -> dict[str, Any]:
     """librdkafka settings for a reader: the user's properties, then what ssegate needs."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers}
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        # librdkafka's 500 ms default let a record wait behind a fetch held for another
+        # partition: p99 75-100 ms against 9 ms at 20 ms (docs/performance.md).
+        "fetch.wait.max.ms": 20,
+    }
     config.update(properties)
     config.update(
         {
@@ -115,12 +123,15 @@ class ConsumerThread:
         *,
         max_batch: int = MAX_BATCH,
         max_in_flight: int = MAX_IN_FLIGHT,
+        max_delay: float = 0.0,
     ) -> None:
         self.topic = topic
         self._config = dict(config)
         self._listener = listener
         self._loop = loop
         self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._last_batch = 0.0  # monotonic time the last batch was handed over
         self._in_flight = threading.Semaphore(max_in_flight)
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -177,9 +188,16 @@ class ConsumerThread:
             messages = consumer.consume(1, POLL_TIMEOUT)
             if not messages:
                 continue
-            if self._max_batch > 1:
-                messages.extend(consumer.consume(self._max_batch - 1, 0))
+            first = time.monotonic()
+            if first - self._last_batch < self._max_delay:
+                # Busy: gather until max_delay after this first record (rule 3). consume(n, t)
+                # returns when it has n records or t has passed, whichever comes first.
+                wanted = self._max_batch - len(messages)
+                messages.extend(consumer.consume(wanted, self._max_delay))
+            if self._max_batch > len(messages):
+                messages.extend(consumer.consume(self._max_batch - len(messages), 0))
             records, eofs = self._convert(messages)
+            self._last_batch = time.monotonic()
             if (records or eofs) and not self._post_batch(records, eofs):
                 return
 
@@ -243,8 +261,9 @@ class TopicReader(ConsumerThread):
         *,
         prefill: int,
         metadata_refresh: float,
+        max_delay: float = 0.0,
     ) -> None:
-        super().__init__(topic, config, listener, loop)
+        super().__init__(topic, config, listener, loop, max_delay=max_delay)
         self._prefill = prefill
         self._metadata_refresh = metadata_refresh
         self._next_refresh = 0.0
@@ -338,7 +357,8 @@ class CatchUpReader(ConsumerThread):
         *,
         positions: Mapping[int, int],
     ) -> None:
-        super().__init__(topic, config, listener, loop, max_in_flight=1)
+        # Two batches in flight: the next is read and converted while this one is written.
+        super().__init__(topic, config, listener, loop, max_in_flight=2)
         self._positions = dict(positions)
 
     def _setup(self, consumer: Consumer) -> bool:

@@ -57,7 +57,7 @@ def test_a_complete_request_gets_exactly_one_response() -> None:
     assert seen.headers == [("host", "gw")]
     assert seen.client_ip == "127.0.0.1"
     assert conn.app.statuses == [200]
-    assert conn.transport.limits == (64 * 1024, 16 * 1024)
+    assert conn.transport.limits == (256 * 1024, 64 * 1024)
     assert repr(conn.protocol) == "<HttpProtocol 127.0.0.1 http>"
 
 
