@@ -48,7 +48,7 @@ def record(pid: int, seconds: float, output: Path, *, native: bool = False) -> d
     if done.returncode != 0 or not output.exists():
         return {"error": f"py-spy exited {done.returncode}: {done.stderr.strip()[-500:]}"}
     summary = summarise(output.read_text())
-    summary["command"] = " ".join(command[1:]).replace(str(venv / "bin") + "/", "")
+    summary["command"] = " ".join(command[1:]).replace(str(install.BENCH.parent) + "/", "")
     summary["file"] = output.name
     return summary
 

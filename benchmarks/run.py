@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,7 +106,14 @@ def write(path: Path, results: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: servers, clients and the broker are stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A background job may inherit SIGINT ignored; both signals end the run cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     sizes = QUICK if args.quick else FULL

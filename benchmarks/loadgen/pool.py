@@ -40,7 +40,8 @@ class Window:
     events: int
     latencies_ns: array[int]
     client_cpu: float
-    seconds: float
+    seconds: float  # the controller's window
+    rate: float  # events/s: each process's count over its own window, summed
 
 
 @dataclass
@@ -183,7 +184,8 @@ class ClientPool:
         for reply in replies:
             samples.frombytes(reply["latencies"])
         cpu = sum(r["cpu"] for r in replies) - cpu_at_start
-        return Window(sum(r["events"] for r in replies), samples, cpu, seconds)
+        rate = sum(r["events"] / r["seconds"] for r in replies if r["seconds"] > 0)
+        return Window(sum(r["events"] for r in replies), samples, cpu, seconds, rate)
 
     def drop(self, delay: float = 0.0) -> float:
         """Abort every connection at once; each reconnects with its last id. Returns when."""

@@ -107,7 +107,7 @@ class Stream:
 class SseConnection(asyncio.Protocol):
     """One HTTP/1.1 connection carrying one stream."""
 
-    __slots__ = ("head_done", "rest", "stream", "transport", "worker")
+    __slots__ = ("answered", "head_done", "rest", "stream", "transport", "worker")
 
     def __init__(self, worker: Worker, stream: Stream) -> None:
         self.worker = worker
@@ -115,6 +115,12 @@ class SseConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.head_done = False
         self.rest = b""
+        # Resolved when the response head arrived (True) or the connection failed (False).
+        self.answered: asyncio.Future[bool] = worker.loop.create_future()
+
+    def _answer(self, ok: bool) -> None:
+        if not self.answered.done():
+            self.answered.set_result(ok)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport) or hasattr(transport, "write")
@@ -144,6 +150,7 @@ class SseConnection(asyncio.Protocol):
                 self._fail(status)
                 return
             self.head_done = True
+            self._answer(True)
             self.worker.on_open(self.stream)
             data = b"\n" + data[end + 4 :]  # a line break before the first field
         terminator = self.worker.terminator
@@ -160,12 +167,14 @@ class SseConnection(asyncio.Protocol):
         self.worker.on_events(self.stream, data)
 
     def _fail(self, status: int) -> None:
+        self._answer(False)
         self.stream.status = status
         if self.transport is not None:
             self.transport.abort()
         self.worker.on_refused(self.stream, status)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._answer(False)
         self.worker.on_lost(self.stream, self)
 
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import socket
 import time
 from array import array
 from multiprocessing.connection import Connection
@@ -33,6 +34,8 @@ import uvloop
 from benchmarks.loadgen.stream import SseConnection, Stream, process_events
 
 RECONNECT_DELAY = 0.5
+HEAD_TIMEOUT = 10.0  # a connect holds its slot in the gate at most this long
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
 def raise_fd_limit(wanted: int) -> tuple[int, str]:
@@ -68,6 +71,7 @@ class Worker:
         self.refused: dict[int, int] = {}
         self.events = 0
         self.window_events = 0
+        self.window_started = 0.0
         self.latencies: array[int] | None = None
         self.targets: dict[bytes, int] | None = None
         self.connect_started: float | None = None
@@ -143,17 +147,21 @@ class Worker:
                 self.loop.call_later(RECONNECT_DELAY, self._spawn_connect, stream)
 
     async def _open_socket(self, connection: SseConnection, stream: Stream) -> None:
-        await self.loop.create_connection(
-            lambda: connection,
-            self.host,
-            self.port,
-            local_addr=(stream.source, 0),
-        )
+        # IP_BIND_ADDRESS_NO_PORT: the source port is chosen at connect() (per destination),
+        # not at bind(), whose search for a free port slows down as thousands are taken.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((stream.source, 0))
+            await self.loop.sock_connect(sock, (self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        await self.loop.create_connection(lambda: connection, sock=sock)
         # Wait for the response head, so the gate bounds connects truly in flight.
-        for _ in range(400):
-            if connection.head_done or stream.status or stream.connection is not connection:
-                return
-            await asyncio.sleep(0.025)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connection.answered), HEAD_TIMEOUT)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -238,10 +246,12 @@ class Worker:
         if on:
             self.latencies = array("q")
             self.window_events = 0
+            self.window_started = time.monotonic()
             return {"cpu": _cpu_seconds(), "events": self.events}
         samples, self.latencies = self.latencies, None
         return {
             "events": self.window_events,
+            "seconds": time.monotonic() - self.window_started,
             "latencies": samples.tobytes() if samples is not None else b"",
             "cpu": _cpu_seconds(),
         }

@@ -84,16 +84,21 @@ def _publisher_main(
             index += 1
         sock.sendall(b"".join(parts))
         sent.value = index
-        _read(sock, responses, index - MAX_IN_FLIGHT)
+        _read(sock, responses, index - MAX_IN_FLIGHT, stop=stop)
     _read(sock, responses, index, deadline=time.monotonic() + 30)
     errors.value = responses.failed + (index - responses.answered)
     sock.close()
 
 
 def _read(
-    sock: socket.socket, responses: _Responses, at_least: int, deadline: float | None = None
+    sock: socket.socket,
+    responses: _Responses,
+    at_least: int,
+    deadline: float | None = None,
+    stop: Event | None = None,
 ) -> None:
-    """Read what is there; block while fewer than `at_least` requests are answered."""
+    """Read what is there; block while fewer than `at_least` requests are answered
+    (until `deadline`, or until `stop` is set)."""
     sock.setblocking(False)
     try:
         while True:
@@ -103,6 +108,8 @@ def _read(
                 if responses.answered >= at_least:
                     return
                 if deadline is not None and time.monotonic() > deadline:
+                    return
+                if stop is not None and stop.is_set():
                     return
                 time.sleep(0.0005)
                 continue

@@ -64,6 +64,7 @@ class LoadRun:
     pool: ClientPool
     producer: ProducerHandle | None
     server: ProcessTree
+    point: dict[str, Any]  # the figures so far (the window's)
 
 
 Extra = Callable[[LoadRun], dict[str, Any]]
@@ -154,7 +155,7 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
             point["kafka_latency_ms"] = probe.stop()
             probe = None
         if extra is not None:
-            point.update(extra(LoadRun(spec, target, pool, producer, server)))
+            point.update(extra(LoadRun(spec, target, pool, producer, server, point)))
         point["checks"] = _finish(spec, pool, producer)
         if not target.alive():
             point["held"] = False
@@ -179,59 +180,66 @@ def _window(
     base_rss: int,
     probe: KafkaLatencyProbe | None,
 ) -> dict[str, Any]:
-    sent_before = producer.sent if producer is not None else 0
     status_before = pool.status()
-    server_before = server.sample()
+    server_before, server_t0 = server.sample(), time.monotonic()
     broker_before = broker.sample()
     machine_before = psutil.cpu_times()
     client_cpu = pool.window_start()
+    sent_before, sent_t0 = (producer.sent if producer is not None else 0), time.monotonic()
     if probe is not None:
         probe.record(True)
     time.sleep(spec.window)
     if probe is not None:
         probe.record(False)
     window = pool.window_end(client_cpu)
+    sent_after, sent_t1 = (producer.sent if producer is not None else 0), time.monotonic()
     machine_after = psutil.cpu_times()
-    server_after = server.sample()
+    server_after, server_t1 = server.sample(), time.monotonic()
     broker_after = broker.sample()
     status_after = pool.status()
-    sent = (producer.sent if producer is not None else 0) - sent_before
-    seconds = window.seconds
-    cpu = ProcessTree.cpu_between(server_before, server_after)
-    events = window.events
-    expected = expected_deliveries(spec, sent)
+    # Every rate over its own interval: the clients' windows (each process's own), the
+    # producer's count between two reads, the server's CPU between two samples.
+    produced_per_s = (sent_after - sent_before) / max(sent_t1 - sent_t0, 1e-9)
+    server_seconds = max(server_t1 - server_t0, 1e-9)
+    server_cores = ProcessTree.cpu_between(server_before, server_after) / server_seconds
+    client_cores = window.client_cpu / window.seconds
+    rate = window.rate
+    expected = expected_deliveries(spec, produced_per_s)
     result: dict[str, Any] = {
-        "window_s": round(seconds, 2),
-        "produced_per_s": round(sent / seconds, 1),
-        "deliveries_per_s": round(events / seconds, 1),
-        "expected_per_s": round(expected / seconds, 1),
+        "window_s": round(window.seconds, 2),
+        "produced_per_s": round(produced_per_s, 1),
+        "deliveries_per_s": round(rate, 1),
+        "expected_per_s": round(expected, 1),
         "server": {
-            "cpu_cores": round(cpu / seconds, 3),
-            "cpu_us_per_delivery": round(cpu / events * 1e6, 3) if events else None,
-            "cpu_s_per_million": round(cpu / events * 1e6, 3) if events else None,
+            "cpu_cores": round(server_cores, 3),
+            "cpu_us_per_delivery": round(server_cores / rate * 1e6, 3) if rate else None,
+            "cpu_s_per_million": round(server_cores / rate * 1e6, 3) if rate else None,
             "processes": server_after.processes,
             **_rss(base_rss, server_after.rss, spec.streams),
         },
         "client": {
             "processes": spec.processes,
-            "cpu_cores": round(window.client_cpu / seconds, 3),
-            "cpu_us_per_delivery": round(window.client_cpu / events * 1e6, 3) if events else None,
+            "cpu_cores": round(client_cores, 3),
+            "cpu_us_per_delivery": round(client_cores / rate * 1e6, 3) if rate else None,
         },
-        "machine_busy_cores": round(_busy(machine_before, machine_after) / seconds, 2),
+        "machine_busy_cores": round(_busy(machine_before, machine_after) / server_seconds, 2),
         "broker_cpu_cores": round(
-            ProcessTree.cpu_between(broker_before, broker_after) / seconds, 3
+            ProcessTree.cpu_between(broker_before, broker_after) / server_seconds, 3
         ),
         "latency_ms": percentiles_ms(window.latencies_ns),
         "reconnects_in_window": status_after["reconnects"] - status_before["reconnects"],
         "open_at_window_end": status_after["open"],
     }
-    held = status_after["open"] >= spec.streams and (expected == 0 or events >= 0.9 * expected)
-    result["held"] = held
-    if not held:
-        result["reason"] = (
-            f"delivered {events / max(expected, 1):.0%} of the events owed in the window; "
-            f"{status_after['open']} of {spec.streams} streams open at its end"
-        )
+    problems = []
+    if status_after["open"] < spec.streams:
+        problems.append(f"{status_after['open']} of {spec.streams} streams open at the end")
+    if expected and rate < 0.9 * expected:
+        problems.append(f"delivered {rate / expected:.0%} of the events owed")
+    if spec.rate and produced_per_s < 0.9 * spec.rate:
+        problems.append(f"the producer reached {produced_per_s:,.0f} of {spec.rate:,.0f} records/s")
+    result["held"] = not problems
+    if problems:
+        result["reason"] = "; ".join(problems) + " in the window"
     return result
 
 

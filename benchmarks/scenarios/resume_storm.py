@@ -26,6 +26,12 @@ DESCRIPTION = (
 
 def storm(run: LoadRun, timeout: float) -> dict[str, Any]:
     """Drop every stream, reconnect, wait for all to catch up (bounded by `timeout`)."""
+    if not run.point.get("held"):
+        return {
+            "storm": None,
+            "storm_held": False,
+            "storm_skipped": "not attempted: the load before the storm did not hold",
+        }
     pool = run.pool
     streams = run.spec.streams
     before = run.server.sample()
@@ -66,7 +72,9 @@ def _point(
     )
     if not point.get("storm_held", False) and point.get("held", True):
         point["held"] = False
-        point["reason"] = "not every stream reopened and caught up within the time bound"
+        point["reason"] = point.get(
+            "storm_skipped", "not every stream reopened and caught up within the time bound"
+        )
     return point
 
 

@@ -44,7 +44,7 @@ http {{
     client_body_buffer_size 16k;
     nchan_shared_memory_size 1024m;
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096{reuseport};
         location = /health {{
             return 200 "ok\\n";
         }}
@@ -100,6 +100,9 @@ class Nchan(Target):
                 port=self.port,
                 fd_limit=fd_limit,
                 connections=fd_limit - 100,
+                # Several workers: the kernel spreads connections evenly (as ssegate's
+                # SO_REUSEPORT does), so none passes its fd limit while others idle.
+                reuseport=" reuseport" if workers > 1 else "",
             )
         )
         self.log_path = prefix / "error.log"
