@@ -136,26 +136,11 @@ class Gateway:
         except TopicNameError as exc:
             exchange.respond(404, [*TEXT, *cors.headers], f"{exc}\n".encode())
             return
-        if topic not in self.fanout.hubs and len(self.fanout.hubs) >= self.max_topics:
-            exchange.respond(
-                429,
-                [*TEXT, ("Retry-After", "1"), *cors.headers],
-                f"this server reads its limit of {self.max_topics} topics\n".encode(),
-            )
-            return
         client_ip = request.client_ip
-        if self.fanout.open_streams >= self.max_streams:
+        limit = self._limit_reached(topic, client_ip)
+        if limit is not None:
             exchange.respond(
-                429,
-                [*TEXT, ("Retry-After", "1"), *cors.headers],
-                f"this server holds its limit of {self.max_streams} streams\n".encode(),
-            )
-            return
-        if self.max_streams_per_ip and self.streams_per_ip[client_ip] >= self.max_streams_per_ip:
-            exchange.respond(
-                429,
-                [*TEXT, ("Retry-After", "1"), *cors.headers],
-                f"{client_ip} holds its limit of {self.max_streams_per_ip} streams\n".encode(),
+                429, [*TEXT, ("Retry-After", "1"), *cors.headers], f"{limit}\n".encode()
             )
             return
         form = IdForm(route.event_id)
@@ -184,6 +169,16 @@ class Gateway:
             on_close=on_close,
         )
         logger.debug("stream %s opened for %s", request.loggable_target(), client_ip)
+
+    def _limit_reached(self, topic: str, client_ip: str) -> str | None:
+        """Which stream limit a new stream would pass (the 429 body), or None."""
+        if topic not in self.fanout.hubs and len(self.fanout.hubs) >= self.max_topics:
+            return f"this server reads its limit of {self.max_topics} topics"
+        if self.fanout.open_streams >= self.max_streams:
+            return f"this server holds its limit of {self.max_streams} streams"
+        if self.max_streams_per_ip and self.streams_per_ip[client_ip] >= self.max_streams_per_ip:
+            return f"{client_ip} holds its limit of {self.max_streams_per_ip} streams"
+        return None
 
     @staticmethod
     def _start_at(policy: str, last_event_id: str | None) -> StartAt:

@@ -9,7 +9,7 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ssegate.app import Gateway, ReadinessSource
@@ -17,7 +17,6 @@ from ssegate.config.loader import LoadedConfig
 from ssegate.errors import SsegateError
 from ssegate.fanout.service import Fanout
 from ssegate.http.h1 import ConnectionRegistry, HttpProtocol
-from ssegate.kafka.reader import consumer_config
 from ssegate.observe.metrics import GatewayMetrics
 
 logger = logging.getLogger("ssegate.server")
@@ -30,9 +29,13 @@ PROBE_TIMEOUT = 2.0
 class KafkaProbe(ReadinessSource):
     """Asks the cluster for metadata every few seconds, on a thread, for `/ready`."""
 
-    def __init__(self, config: dict[str, Any], interval: float = PROBE_INTERVAL) -> None:
-        self._config = {k: v for k, v in config.items() if k != "enable.partition.eof"}
-        self._interval = interval
+    def __init__(self, bootstrap_servers: str, properties: Mapping[str, Any]) -> None:
+        # The user's librdkafka properties (SASL, SSL) apply to the probe too.
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            **properties,
+            "logger": logging.getLogger("ssegate.kafka.librdkafka"),
+        }
         self._stop = threading.Event()
         self._state: tuple[bool, str] = (False, "not checked yet")
         self._thread = threading.Thread(target=self._run, name="ssegate-kafka-probe", daemon=True)
@@ -49,12 +52,7 @@ class KafkaProbe(ReadinessSource):
     def _run(self) -> None:
         from confluent_kafka.admin import AdminClient
 
-        admin_config = {
-            k: v
-            for k, v in self._config.items()
-            if not k.startswith(("group.", "enable.", "auto.", "queued.", "fetch."))
-        }
-        admin = AdminClient(admin_config)
+        admin = AdminClient(self._config)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -62,7 +60,7 @@ class KafkaProbe(ReadinessSource):
                 self._state = (True, f"ok ({len(metadata.brokers)} brokers)")
             except Exception as exc:
                 self._state = (False, f"unreachable: {exc}")
-            self._stop.wait(max(self._interval - (time.monotonic() - started), 0.5))
+            self._stop.wait(max(PROBE_INTERVAL - (time.monotonic() - started), 0.5))
 
 
 def raise_fd_limit() -> None:
@@ -86,7 +84,7 @@ async def serve(
     metrics = GatewayMetrics()
     fanout = Fanout(config, metrics, loop)
     registry = ConnectionRegistry()
-    probe = KafkaProbe(consumer_config(config.kafka.bootstrap_servers, config.kafka.properties))
+    probe = KafkaProbe(config.kafka.bootstrap_servers, config.kafka.properties)
     gateway = Gateway(
         loaded,
         fanout,

@@ -241,16 +241,23 @@ class Subscriber:
         lookup = hub.service.lookup.offsets_for_time(hub.topic, list(hub.partitions), time_ms)
         lookup.add_done_callback(lambda answer: self._resolved(answer, time_ms))
 
-    def _resolved(self, answer: asyncio.Future[dict[int, int]], time_ms: int) -> None:
+    def _lookup_answer(
+        self, answer: asyncio.Future[dict[int, int]], question: str
+    ) -> dict[int, int] | None:
+        """A lookup's offsets, or None when the stream moved on or Kafka could not answer
+        (then the stream ends; its client reconnects and asks again)."""
         if self.state is not State.RESOLVING:
-            return
+            return None
         if answer.cancelled() or answer.exception() is not None:
-            logger.warning(
-                "stream on %r: offsets for time %d: %s", self.hub.topic, time_ms, answer.exception()
-            )
+            logger.warning("stream on %r: %s: %s", self.hub.topic, question, answer.exception())
             self.close("error")
+            return None
+        return answer.result()
+
+    def _resolved(self, answer: asyncio.Future[dict[int, int]], time_ms: int) -> None:
+        offsets = self._lookup_answer(answer, f"offsets for time {time_ms}")
+        if offsets is None:
             return
-        offsets = answer.result()
         compact = self.start.compact
         if compact is not None and compact.anchor is not None:
             partition, offset = compact.anchor
@@ -262,13 +269,10 @@ class Subscriber:
         self.advance()
 
     def _snapshot_target_known(self, answer: asyncio.Future[dict[int, int]]) -> None:
-        if self.state is not State.RESOLVING:
+        ends = self._lookup_answer(answer, "end offsets")
+        if ends is None:
             return
-        if answer.cancelled() or answer.exception() is not None:
-            logger.warning("stream on %r: end offsets: %s", self.hub.topic, answer.exception())
-            self.close("error")
-            return
-        self._snapshot_target = answer.result()
+        self._snapshot_target = ends
         self._snapshot = {}
         self.position = Position(dict.fromkeys(self.hub.partitions, 0))
         self._snapshot_from = self.position.copy()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-# Zilla's rule: the first `lastEventId` (or any name) in the query, value up to `&`.
-_ACCESS_TOKEN = re.compile(r"((?:^|[?&])access_token=)[^&]*")
+from ssegate.observe.logs import redact
 
 
 @dataclass(slots=True)
@@ -45,7 +43,7 @@ class Request:
 
     def loggable_target(self) -> str:
         """The target with any `access_token` value redacted, for logs."""
-        return _ACCESS_TOKEN.sub(r"\1[redacted]", self.target)
+        return redact(self.target)
 
 
 def decode_query_value(value: str) -> str:

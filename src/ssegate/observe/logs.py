@@ -13,13 +13,21 @@ _SECRETS = re.compile(r"((?:access_token=)|(?:[Bb]earer\s+))[^\s&\"']+")
 _DIGITS = re.compile(r"\d+")
 
 
+def redact(text: str) -> str:
+    """`text` with every `access_token=` and `Bearer` value replaced by `[redacted]`."""
+    if "access_token=" in text or "earer" in text:
+        return _SECRETS.sub(r"\1[redacted]", text)
+    return text
+
+
 class RedactSecrets(logging.Filter):
     """Replaces token values in every message with `[redacted]`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "access_token=" in message or "earer " in message:
-            record.msg = _SECRETS.sub(r"\1[redacted]", message)
+        redacted = redact(message)
+        if redacted is not message:
+            record.msg = redacted
             record.args = None
         return True
 
