@@ -497,6 +497,18 @@ def profile_section(results: dict[str, Any]) -> list[str]:
 # -- plots -----------------------------------------------------------------------------------
 
 
+def _save(fig: Any, ax: Any, name: str, *, legend_size: int) -> str:
+    """Finish a plot the same way as the others, write it under PLOTS, return its name."""
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=legend_size)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(PLOTS / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def plots(results: dict[str, Any]) -> list[str]:
     import matplotlib
 
@@ -544,12 +556,7 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("offered load: streams \u00d7 records/s (deliveries owed per second)")
     ax.set_ylabel("produce-to-receive latency, ms")
     ax.set_title("Latency vs load (fanout); hollow: the load did not hold")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(PLOTS / "latency-vs-load.png", dpi=110)
-    plt.close(fig)
-    made.append("latency-vs-load.png")
+    made.append(_save(fig, ax, "latency-vs-load.png", legend_size=7))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in TARGET_ORDER:
@@ -573,12 +580,7 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("streams")
     ax.set_ylabel("server CPU per delivery, µs")
     ax.set_title("CPU per delivery vs streams (fanout)")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(PLOTS / "cpu-per-delivery-vs-streams.png", dpi=110)
-    plt.close(fig)
-    made.append("cpu-per-delivery-vs-streams.png")
+    made.append(_save(fig, ax, "cpu-per-delivery-vs-streams.png", legend_size=7))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     idle = scenarios.get("idle", {})
@@ -601,12 +603,7 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("idle streams")
     ax.set_ylabel("server RSS (process tree), MiB")
     ax.set_title("RSS vs streams (idle)")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(PLOTS / "rss-vs-streams.png", dpi=110)
-    plt.close(fig)
-    made.append("rss-vs-streams.png")
+    made.append(_save(fig, ax, "rss-vs-streams.png", legend_size=8))
     return made
 
 

@@ -153,7 +153,12 @@ async def _drain(
         await asyncio.wait_for(fanout.close(), max(deadline - loop.time(), 0.1))
 
 
-def run(loaded: LoadedConfig, *, reuse_port: bool = False) -> int:
+def run(
+    loaded: LoadedConfig,
+    *,
+    reuse_port: bool = False,
+    on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
+) -> int:
     """Run one gateway process until SIGINT or SIGTERM."""
     import uvloop
 
@@ -162,7 +167,7 @@ def run(loaded: LoadedConfig, *, reuse_port: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await serve(loaded, stop, reuse_port=reuse_port)
+        await serve(loaded, stop, reuse_port=reuse_port, on_listening=on_listening)
 
     uvloop.run(main())
     return 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -12,7 +10,7 @@ from ssegate.config.loader import load_config
 from ssegate.demo.producer import PriceFeed
 from ssegate.devkafka import DevKafka, default_home
 from ssegate.devkafka.topics import create_topic
-from ssegate.server import serve
+from ssegate.server import run
 
 TOPIC = "events"
 
@@ -22,8 +20,6 @@ def _say(message: str) -> None:
 
 
 def run_demo(config_path: Path, *, port: int | None = None) -> int:
-    import uvloop
-
     if not config_path.is_file():
         _say(f"{config_path} not found; run the demo from the repository root (make demo)")
         return 2
@@ -45,14 +41,7 @@ def run_demo(config_path: Path, *, port: int | None = None) -> int:
             print(f"  curl -N {base}/events/AAPL/nasdaq", flush=True)
             _say("Ctrl-C stops everything")
 
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            await serve(loaded, stop, on_listening=listening)
-
-        uvloop.run(main())
+        run(loaded, on_listening=listening)
     finally:
         if feed is not None:
             feed.stop()
