@@ -29,6 +29,15 @@ BUDGET_RSS_KIB = 4.0
 BUDGET_CPU_US = 1.0
 BUDGET_P99_MS = 25.0
 BUDGET_PEER_RATIO = 20.0
+# issue 7: beyond capacity, the sustained deliveries/s keep this share of the peak's
+OVERLOAD_TARGET_RATIO = 0.8
+OVERLOAD_PLOT = "overload.png"
+PHASE_COLOURS = {
+    "warmup": "tab:gray",
+    "peak": "tab:green",
+    "overload": "tab:red",
+    "drain": "tab:blue",
+}
 
 
 def fmt(value: Any, digits: int = 1, unit: str = "") -> str:
@@ -63,12 +72,12 @@ def checks_text(point: dict[str, Any]) -> str:
     if not checks:
         return "\u2013"
     parts = [
-        f"lost {checks.get('lost', 0)}",
-        f"dup {checks.get('duplicated', 0)}",
-        f"undelivered {checks.get('undelivered', 0)}",
+        f"lost {fmt(checks.get('lost', 0))}",
+        f"dup {fmt(checks.get('duplicated', 0))}",
+        f"undelivered {fmt(checks.get('undelivered', 0))}",
     ]
     if checks.get("streams_with_id_errors"):
-        parts.append(f"id errors on {checks['streams_with_id_errors']} streams")
+        parts.append(f"id errors on {fmt(checks['streams_with_id_errors'])} streams")
     return ", ".join(parts)
 
 
@@ -409,6 +418,248 @@ def storm_section(scenario: dict[str, Any]) -> list[str]:
     return lines + status_lines(scenario)
 
 
+def _counts(counts: dict[str, Any] | None) -> str:
+    """A counter dict (refusals by status, connect errors by kind): `503: 4, 429: 1`."""
+    if counts is None:
+        return "\u2013"
+    shown = [f"{key}: {fmt(value)}" for key, value in counts.items() if value]
+    return ", ".join(shown) or "none"
+
+
+def _listen(listen: dict[str, Any] | None) -> str:
+    """The growth of the kernel's listen-queue counters: overflows / drops."""
+    delta = (listen or {}).get("delta")
+    if not delta:
+        return "\u2013"
+    return f"{fmt(delta.get('ListenOverflows'))} / {fmt(delta.get('ListenDrops'))}"
+
+
+def _delays(delays: dict[str, Any] | None) -> str:
+    """The reconnect delays the clients used, by what set them."""
+    if not delays:
+        return "none"
+    parts = []
+    for kind, entry in delays.items():
+        low, high = entry.get("min_s"), entry.get("max_s")
+        spread = (
+            f"{fmt(low, 2)} s"
+            if low == high
+            else f"mean {fmt(entry.get('mean_s'), 2)} s, {fmt(low, 2)}\u2013{fmt(high, 2)} s"
+        )
+        parts.append(f"`{kind}` {fmt(entry.get('count'))}\u00d7 ({spread})")
+    return "; ".join(parts)
+
+
+def _percent(value: float | None) -> str:
+    return "\u2013" if value is None else f"{value * 100:,.0f}%"
+
+
+def _plural(count: Any, one: str, many: str) -> str:
+    return f"{fmt(count)} {one if count == 1 else many}"
+
+
+def overload_rows(point: dict[str, Any]) -> list[list[str]]:
+    """One overload point as rows (what) by columns (peak, overload, drain)."""
+    phases = point.get("phases") or {}
+    peak = phases.get("peak") or {}
+    over = phases.get("overload") or {}
+    drain = point.get("drain") or {}
+    columns = (peak, over, drain)
+    streams = point.get("streams")
+
+    def each(read: Any) -> list[str]:
+        return [read(phase) if phase else "\u2013" for phase in columns]
+
+    def latency(phase: dict[str, Any]) -> str:
+        got = phase.get("latency_ms")
+        if not got:
+            return "\u2013"
+        return f"{fmt(got.get('p50'), 0)} / {fmt(got.get('p99'), 0)} / {fmt(got.get('max'), 0)}"
+
+    def server(phase: dict[str, Any], key: str, digits: int) -> str:
+        return fmt((phase.get("server") or {}).get(key), digits)
+
+    ratio = over.get("ratio_to_peak")
+    sustained = over.get("sustained_deliveries_per_s")
+    if sustained is not None:
+        count = over.get("sustained_samples")
+        sustained_text = (
+            f"**{fmt(sustained, 0)}** (median of {_plural(count, 'sample', 'samples')} "
+            f"over the last {fmt(over.get('sustained_seconds'), 1)} s"
+        )
+        seconds = over.get("sustained_seconds")
+        if count is not None and seconds and count < 0.8 * seconds:
+            sustained_text += "; the harness could not sample every second"
+        sustained_text += ")"
+    else:
+        sustained_text = "\u2013"
+    verdict = ""
+    if ratio is not None:
+        verdict = " (met)" if ratio >= OVERLOAD_TARGET_RATIO else " (**missed**)"
+    if drain.get("settled"):
+        settled = f"in {fmt(drain.get('settled_in_s'), 1)} s"
+    elif drain:
+        settled = (
+            f"**not** within {fmt(drain.get('seconds'), 0)} s: "
+            f"{fmt(drain.get('caught_up'))} of {fmt(streams)} caught up, "
+            f"{fmt(drain.get('refused_waiting'))} refused and waiting"
+        )
+    else:
+        settled = "\u2013"
+    return [
+        ["seconds sampled", *each(lambda p: fmt(p.get("seconds"), 1))],
+        [
+            "records/s asked / produced (median)",
+            *each(lambda p: f"{fmt(p.get('rate', 0.0), 0)} / {fmt(p.get('produced_per_s'), 0)}"),
+        ],
+        [
+            "deliveries/s: median of the samples / over the phase",
+            *each(
+                lambda p: (
+                    f"{fmt(p.get('median_deliveries_per_s'), 0)} / "
+                    f"{fmt(p.get('deliveries_per_s'), 0)}"
+                )
+            ),
+        ],
+        ["sustained deliveries/s", "\u2013", sustained_text, "\u2013"],
+        [
+            f"ratio to the peak (target \u2265 {OVERLOAD_TARGET_RATIO:.0%})",
+            "\u2013",
+            _percent(ratio) + verdict,
+            "\u2013",
+        ],
+        [
+            f"streams open at the end: kept (fewest sampled), of {fmt(streams)}",
+            *each(lambda p: f"{fmt(p.get('open_at_end'))} ({fmt(p.get('min_open'))})"),
+        ],
+        ["refused, by status", *each(lambda p: _counts(p.get("refused")))],
+        ["reconnects", *each(lambda p: fmt(p.get("reconnects")))],
+        ["connect errors", *each(lambda p: fmt(p.get("connect_errors")))],
+        ["listen overflows / drops (kernel, delta)", *each(lambda p: _listen(p.get("listen")))],
+        ["server CPU cores", *each(lambda p: server(p, "cpu_cores", 2))],
+        ["server \u00b5s/delivery", *each(lambda p: server(p, "cpu_us_per_delivery", 2))],
+        [
+            "server RSS MiB at the end / max",
+            *each(lambda p: f"{server(p, 'rss_mib', 0)} / {server(p, 'max_rss_mib', 0)}"),
+        ],
+        ["latency ms p50 / p99 / max", *each(latency)],
+        ["client CPU cores", *each(lambda p: fmt(p.get("client_cpu_cores"), 2))],
+        ["every stream settled", "\u2013", "\u2013", settled],
+    ]
+
+
+def overload_point_lines(name: str, point: dict[str, Any]) -> list[str]:
+    """One target's overload point: the phases table and what spans the whole point."""
+    opened = point.get("open") or {}
+    checks = point.get("checks") or {}
+    lines = [f"**{SHORT.get(name, name)}**", ""]
+    if point.get("phases"):
+        lines += table(["", "peak", "overload", "drain"], overload_rows(point))
+    correct = "yes" if point.get("correct") else "**no**"
+    if point.get("reason"):
+        correct += f" ({point['reason']})"
+    undelivered = ""
+    if checks.get("undelivered") and not (point.get("drain") or {}).get("settled"):
+        undelivered = " (owed to streams still catching up when the drain's time ran out)"
+    lines += [
+        f"- opened {fmt(opened.get('opened'))} of {fmt(point.get('streams'))} streams in "
+        f"{fmt(opened.get('seconds'), 2)} s (refused: {_counts(opened.get('refused'))}); "
+        f"server RSS before the load {fmt(point.get('server_rss_base_mib'), 0)} MiB, "
+        f"listen backlog {fmt(point.get('listen_backlog'))}",
+        f"- over the whole point: {fmt(checks.get('reconnects'))} reconnects after "
+        f"{fmt(checks.get('lost_connections'))} connections the server closed or dropped; "
+        f"refused {_counts(point.get('refused'))} "
+        f"({fmt(point.get('refused_streams'))} streams ever refused)",
+        f"- reconnect delays used: {_delays(point.get('reconnect_delays'))}",
+        f"- checks: {checks_text(point)}{undelivered}; refused and not back "
+        f"{fmt(checks.get('refused_not_back'))} (missing {fmt(checks.get('undelivered_refused'))}"
+        f" events, not losses); no loss, repeat or id error: {correct}",
+        "",
+    ]
+    return lines
+
+
+def overload_storm_rows(scenario: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, result in targets_of(scenario):
+        for p in result.get("points", []):
+            if p.get("kind") != "storm":
+                continue
+            storm = p.get("storm") or {}
+            rows.append(
+                [
+                    SHORT[name],
+                    fmt(p.get("streams")),
+                    fmt(p.get("rate"), 0),
+                    fmt(storm.get("reopen_s"), 2),
+                    fmt(storm.get("caught_up_s"), 2),
+                    f"{fmt(storm.get('caught_up'))} / {fmt(p.get('streams'))}",
+                    _listen(storm.get("listen")),
+                    _counts(storm.get("refused")) if storm else "\u2013",
+                    _counts(storm.get("connect_errors")) if storm else "\u2013",
+                    fmt(storm.get("server_cpu_s"), 2),
+                    checks_text(p),
+                    "yes" if p.get("held") else f"**no** ({p.get('reason', '')})",
+                ]
+            )
+    return rows
+
+
+def overload_section(scenario: dict[str, Any], images: list[str]) -> list[str]:
+    lines = ["## overload", "", scenario.get("description", ""), ""]
+    storm = scenario.get("storm") or [None, None]
+    kernel = scenario.get("kernel") or {}
+    lines += [
+        f"{fmt(scenario.get('streams'))} fan-out streams at "
+        f"{fmt(scenario.get('peak_rate'), 0)} records/s for {fmt(scenario.get('peak_window_s'), 0)}"
+        f" s (the peak), then {fmt(scenario.get('rate'), 0)} records/s for "
+        f"{fmt(scenario.get('window_s'), 0)} s (the overload), sampled every second; then the "
+        f"producer stops and every stream must catch up within "
+        f"{fmt(scenario.get('drain_timeout_s'), 0)} s (the drain). *Sustained*: the median of "
+        f"the per-second deliveries of the overload's last "
+        f"{fmt(scenario.get('sustained_last_s'), 0)} s; the target is at least "
+        f"{OVERLOAD_TARGET_RATIO:.0%} of the peak's median. A stream refused and not admitted "
+        "again is counted apart: what it misses is not a loss. Kernel: "
+        f"`net.core.somaxconn` {fmt(kernel.get('net.core.somaxconn'))}, "
+        f"`net.ipv4.tcp_max_syn_backlog` {fmt(kernel.get('net.ipv4.tcp_max_syn_backlog'))}, "
+        f"`net.ipv4.tcp_syncookies` {fmt(kernel.get('net.ipv4.tcp_syncookies'))}; the listen "
+        "overflows and drops are the network namespace's (anything else on the machine adds "
+        "to them).",
+        "",
+    ]
+    if OVERLOAD_PLOT in images:
+        lines += [f"![{OVERLOAD_PLOT}](performance/{OVERLOAD_PLOT})", ""]
+    for name, result in targets_of(scenario):
+        for point in result.get("points", []):
+            if point.get("kind") == "overload":
+                lines += overload_point_lines(name, point)
+    rows = overload_storm_rows(scenario)
+    if rows:
+        lines += [
+            f"The resume storm: {fmt(storm[0])} streams under {fmt(storm[1], 0)} records/s (a "
+            "load every server sustains) drop at once and reconnect with their last id.",
+            "",
+        ]
+        lines += table(
+            [
+                "target",
+                "streams",
+                "records/s",
+                "all reopened after s",
+                "all caught up after s",
+                "caught up",
+                "listen overflows / drops",
+                "refused",
+                "connect errors",
+                "server CPU s (storm)",
+                "checks (whole run)",
+                "held",
+            ],
+            rows,
+        )
+    return lines + status_lines(scenario)
+
+
 def catchup_section(scenario: dict[str, Any]) -> list[str]:
     lines = ["## catch-up", "", scenario.get("description", ""), ""]
     if scenario.get("fill_s") is not None:
@@ -497,25 +748,34 @@ def profile_section(results: dict[str, Any]) -> list[str]:
 # -- plots -----------------------------------------------------------------------------------
 
 
-def _save(fig: Any, ax: Any, name: str, *, legend_size: int) -> str:
-    """Finish a plot the same way as the others, write it under PLOTS, return its name."""
+def _save(
+    fig: Any,
+    ax: Any,
+    name: str,
+    *,
+    legend_size: int,
+    directory: Path = PLOTS,
+    legend: dict[str, Any] | None = None,
+) -> str:
+    """Finish a plot the same way as the others, write it under `directory`, return its
+    name. `legend`: where the legend goes (`ax.legend`'s arguments), if not the default."""
     import matplotlib.pyplot as plt
 
-    ax.legend(fontsize=legend_size)
+    ax.legend(fontsize=legend_size, **(legend or {}))
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(PLOTS / name, dpi=110)
+    fig.savefig(directory / name, dpi=110)
     plt.close(fig)
     return name
 
 
-def plots(results: dict[str, Any]) -> list[str]:
+def plots(results: dict[str, Any], directory: Path = PLOTS) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    PLOTS.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     scenarios = results.get("scenarios", {})
     fan = scenarios.get("fanout", {})
     made = []
@@ -556,20 +816,20 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("offered load: streams \u00d7 records/s (deliveries owed per second)")
     ax.set_ylabel("produce-to-receive latency, ms")
     ax.set_title("Latency vs load (fanout); hollow: the load did not hold")
-    made.append(_save(fig, ax, "latency-vs-load.png", legend_size=7))
+    made.append(_save(fig, ax, "latency-vs-load.png", legend_size=7, directory=directory))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in TARGET_ORDER:
         for rate, marker in ((100.0, "o-"), (10.0, "^:"), (1000.0, "s--"), (50.0, "o-")):
-            data = sorted(
+            cpu = sorted(
                 (p["streams"], p["server"]["cpu_us_per_delivery"])
                 for p in points(fan, name)
                 if p.get("rate") == rate and (p.get("server") or {}).get("cpu_us_per_delivery")
             )
-            if data:
+            if cpu:
                 ax.plot(
-                    [d[0] for d in data],
-                    [d[1] for d in data],
+                    [d[0] for d in cpu],
+                    [d[1] for d in cpu],
                     marker,
                     color=COLOURS[name],
                     label=f"{SHORT[name]} {rate:g}/s",
@@ -580,20 +840,22 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("streams")
     ax.set_ylabel("server CPU per delivery, µs")
     ax.set_title("CPU per delivery vs streams (fanout)")
-    made.append(_save(fig, ax, "cpu-per-delivery-vs-streams.png", legend_size=7))
+    made.append(
+        _save(fig, ax, "cpu-per-delivery-vs-streams.png", legend_size=7, directory=directory)
+    )
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     idle = scenarios.get("idle", {})
     for name in TARGET_ORDER:
-        data = sorted(
+        rss = sorted(
             (p["streams"], p["server"]["rss_mib"])
             for p in points(idle, name)
             if (p.get("server") or {}).get("rss_mib") is not None and p.get("held")
         )
-        if data:
+        if rss:
             ax.plot(
-                [d[0] for d in data],
-                [d[1] for d in data],
+                [d[0] for d in rss],
+                [d[1] for d in rss],
                 "o-",
                 color=COLOURS[name],
                 label=SHORT[name],
@@ -603,8 +865,91 @@ def plots(results: dict[str, Any]) -> list[str]:
     ax.set_xlabel("idle streams")
     ax.set_ylabel("server RSS (process tree), MiB")
     ax.set_title("RSS vs streams (idle)")
-    made.append(_save(fig, ax, "rss-vs-streams.png", legend_size=8))
+    made.append(_save(fig, ax, "rss-vs-streams.png", legend_size=8, directory=directory))
+
+    overload = overload_plot(scenarios.get("overload", {}), directory)
+    if overload:
+        made.append(overload)
     return made
+
+
+def _phase_spans(samples: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """(phase, start, end) of each run of samples of one phase; a sample covers the time
+    since the previous one."""
+    spans: list[tuple[str, float, float]] = []
+    previous = 0.0
+    for sample in samples:
+        phase, t = str(sample.get("phase")), float(sample.get("t", previous))
+        if spans and spans[-1][0] == phase:
+            spans[-1] = (phase, spans[-1][1], t)
+        else:
+            spans.append((phase, previous, t))
+        previous = t
+    return spans
+
+
+def overload_plot(scenario: dict[str, Any], directory: Path) -> str | None:
+    """Deliveries/s and streams open over time in the overload point, phases shaded."""
+    import matplotlib.pyplot as plt
+
+    runs = [
+        (name, point)
+        for name in TARGET_ORDER
+        for point in points(scenario, name)
+        if point.get("kind") == "overload" and point.get("samples")
+    ]
+    if not runs:
+        return None
+    from matplotlib.ticker import StrMethodFormatter
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    opened = ax.twinx()
+    shaded: set[str] = set()
+    for phase, start, end in _phase_spans(runs[0][1]["samples"]):
+        ax.axvspan(
+            start,
+            end,
+            color=PHASE_COLOURS.get(phase, "tab:gray"),
+            alpha=0.12,
+            linewidth=0,
+            label=phase if phase not in shaded else None,
+        )
+        shaded.add(phase)
+    top = 0
+    for name, point in runs:
+        samples = point["samples"]
+        times = [0.0] + [s.get("t", 0.0) for s in samples]
+        rates = [s.get("deliveries_per_s") or 0.0 for s in samples]
+        ax.plot(
+            times,
+            [rates[0], *rates],
+            drawstyle="steps-pre",
+            color=COLOURS[name],
+            label=f"{SHORT[name]} deliveries/s",
+        )
+        ax.plot(times[1:], rates, "o", color=COLOURS[name], markersize=3)
+        peak = ((point.get("phases") or {}).get("peak") or {}).get("median_deliveries_per_s")
+        if peak:
+            ax.axhline(
+                OVERLOAD_TARGET_RATIO * peak,
+                color=COLOURS[name],
+                linestyle=":",
+                label=f"{SHORT[name]} {OVERLOAD_TARGET_RATIO:.0%} of the peak's median",
+            )
+        opens = [s.get("open") or 0 for s in samples]
+        opened.plot(times[1:], opens, "--", color=COLOURS[name], alpha=0.7)
+        # the twin axis has no legend of its own: a proxy on the main one
+        ax.plot([], [], "--", color=COLOURS[name], alpha=0.7, label=f"{SHORT[name]} streams open")
+        top = max(top, point.get("streams") or 0, *opens)
+    opened.set_ylim(0, top * 1.05 if top else 1)
+    opened.set_ylabel("streams open (dashed)")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("seconds since the producer started (each sample: the interval up to it)")
+    ax.set_ylabel("deliveries/s (clients' count)")
+    ax.set_title("overload: deliveries/s over time, phases shaded")
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.1, 1.0)}
+    return _save(fig, ax, OVERLOAD_PLOT, legend_size=7, directory=directory, legend=outside)
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -635,7 +980,8 @@ def render(results: dict[str, Any], images: list[str], notes: str) -> str:
     if notes.strip():
         lines += [notes.strip(), ""]
     for image in images:
-        lines += [f"![{image}](performance/{image})", ""]
+        if image != OVERLOAD_PLOT:  # shown in its own section
+            lines += [f"![{image}](performance/{image})", ""]
     if "idle" in scenarios:
         lines += idle_section(scenarios["idle"])
     if "fanout" in scenarios:
@@ -660,6 +1006,8 @@ def render(results: dict[str, Any], images: list[str], notes: str) -> str:
     if "workers" in scenarios:
         lines += load_section("workers", scenarios["workers"], [])
         lines += ratio_section(scenarios["workers"])
+    if "overload" in scenarios:
+        lines += overload_section(scenarios["overload"], images)
     lines += profile_section(results)
     lines += [
         "## How to reproduce",
@@ -688,14 +1036,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--page", type=Path, default=PAGE)
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="where the plots go (default: performance/ beside the page, as it links them)",
+    )
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())
-    images = [] if args.no_plots else plots(results)
+    directory = args.plots or args.page.parent / PLOTS.name
+    images = [] if args.no_plots else plots(results, directory)
     notes = NOTES.read_text() if NOTES.exists() else ""
     args.page.parent.mkdir(parents=True, exist_ok=True)
     args.page.write_text(render(results, images, notes))
-    print(f"wrote {args.page} and {len(images)} plots")
+    print(f"wrote {args.page} and {len(images)} plots in {directory}")
     return 0
 
 

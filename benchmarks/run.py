@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import system
-from benchmarks.scenarios import catch_up, fanout, filtered, idle, resume_storm, workers
+from benchmarks.scenarios import (
+    catch_up,
+    fanout,
+    filtered,
+    idle,
+    overload,
+    resume_storm,
+    workers,
+)
 from benchmarks.scenarios.common import FULL, QUICK, RunContext
 from benchmarks.targets.base import Context, Target
 from benchmarks.targets.nchan import Nchan
@@ -44,6 +52,7 @@ SCENARIOS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "resume-storm": resume_storm.run,
     "catch-up": catch_up.run,
     "workers": workers.run,
+    "overload": overload.run,
 }
 TARGETS = ("ssegate", "python_stack", "nchan")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import resource
@@ -62,6 +63,40 @@ def machine() -> dict[str, object]:
         "python": sys.version.split()[0],
         "ip_local_port_range": Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split(),
         "somaxconn": _read_int("/proc/sys/net/core/somaxconn"),
+        "tcp_max_syn_backlog": _read_int("/proc/sys/net/ipv4/tcp_max_syn_backlog"),
+    }
+
+
+LISTEN_COUNTERS = ("ListenOverflows", "ListenDrops")
+
+
+def listen_counters(path: str = "/proc/net/netstat") -> dict[str, int]:
+    """The kernel's `TcpExt` listen-queue counters (since boot, for this network namespace,
+    so every process on the machine adds to them): `ListenOverflows`, a connection completed
+    while the accept queue was full; `ListenDrops`, every SYN or ACK dropped at a listener
+    (overflows included). An empty dict when the file cannot be read."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return {}
+    for names, values in itertools.pairwise(lines):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {name: int(table[name]) for name in LISTEN_COUNTERS if name in table}
+    return {}
+
+
+def counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before[name] for name in after if name in before}
+
+
+def listen_sysctls() -> dict[str, int]:
+    """The settings that bound a listener's queues: the accept-queue cap (`somaxconn`),
+    the SYN queue (`tcp_max_syn_backlog`) and whether SYN cookies replace it when full."""
+    return {
+        "net.core.somaxconn": _read_int("/proc/sys/net/core/somaxconn"),
+        "net.ipv4.tcp_max_syn_backlog": _read_int("/proc/sys/net/ipv4/tcp_max_syn_backlog"),
+        "net.ipv4.tcp_syncookies": _read_int("/proc/sys/net/ipv4/tcp_syncookies"),
     }
 
 

@@ -59,7 +59,7 @@ def check_step(previous: Decoded | None, current: Decoded, events: int, exact: b
     if previous is None:
         return
     if isinstance(current, tuple):
-        if events and not current > previous:
+        if events and not (isinstance(previous, tuple) and current > previous):
             raise IdError(f"nchan id {current} does not follow {previous}")
         return
     assert isinstance(previous, dict)

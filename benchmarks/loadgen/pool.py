@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -149,6 +150,10 @@ class ClientPool:
             "caught_up": sum(r["caught_up"] for r in replies),
             "cpu": sum(r["cpu"] for r in replies),
             "refused": _merge(r["refused"] for r in replies),
+            "refused_streams": sum(r["refused_streams"] for r in replies),
+            "refused_waiting": sum(r["refused_waiting"] for r in replies),
+            "settled": sum(r["settled"] for r in replies),
+            "reconnect_delays": merge_delays(r["reconnect_delays"] for r in replies),
             "connect_errors": _merge(r["connect_errors"] for r in replies),
         }
         starts = [r["connect_started"] for r in replies if r["connect_started"] is not None]
@@ -206,6 +211,8 @@ class ClientPool:
             "lost": sum(r["lost"] for r in replies),
             "duplicated": sum(r["duplicated"] for r in replies),
             "undelivered": sum(r["undelivered"] for r in replies),
+            "refused_not_back": sum(r["refused_not_back"] for r in replies),
+            "undelivered_refused": sum(r["undelivered_refused"] for r in replies),
             "silent_streams": sum(r["silent_streams"] for r in replies),
             "streams_with_id_errors": sum(r["streams_with_id_errors"] for r in replies),
             "id_errors": errors[:5],
@@ -237,4 +244,28 @@ def _merge(dicts: Any) -> dict[Any, int]:
     for item in dicts:
         for key, value in item.items():
             merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def merge_delays(snapshots: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The processes' `DelayStats` snapshots as one (histogram keys sorted, in ms)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for snapshot in snapshots:
+        for kind, entry in snapshot.items():
+            into = merged.get(kind)
+            if into is None:
+                merged[kind] = {**entry, "histogram_ms": dict(entry["histogram_ms"])}
+                continue
+            into["count"] += entry["count"]
+            into["total_s"] += entry["total_s"]
+            into["min_s"] = min(into["min_s"], entry["min_s"])
+            into["max_s"] = max(into["max_s"], entry["max_s"])
+            for step, count in entry["histogram_ms"].items():
+                into["histogram_ms"][step] = into["histogram_ms"].get(step, 0) + count
+    for entry in merged.values():
+        entry["total_s"] = round(entry["total_s"], 3)
+        entry["mean_s"] = round(entry["total_s"] / entry["count"], 3) if entry["count"] else None
+        entry["histogram_ms"] = {
+            int(step): count for step, count in sorted(entry["histogram_ms"].items())
+        }
     return merged

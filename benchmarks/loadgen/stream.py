@@ -13,6 +13,11 @@ Per read, the work is what a correct check needs and no more:
    on every read of the few id-checking streams (see `ids.py`).
 4. Latency (`receive wall clock - t`) is recorded for every event of the sampling streams,
    all sharing the read's receive time.
+5. A `retry:` field (the server's reconnection time, WHATWG) is rare: it is parsed only when
+   `b"retry:"` occurs in the read; the last valid one sets the stream's next reconnect delay.
+
+A refused stream (`503` or `429`) keeps the response's `Retry-After` (seconds, or an
+HTTP-date), so the worker can reconnect after it with the stream's last id.
 
 A `Stream` is the logical stream: it survives reconnects, so its sequence checks span them.
 """
@@ -20,9 +25,11 @@ A `Stream` is the logical stream: it survives reconnects, so its sequence checks
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from array import array
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from benchmarks.loadgen.ids import DECODERS, Decoded, IdError, check_step
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
     from benchmarks.loadgen.worker import Worker
 
 MAX_HEAD = 16384
+RETRY_FIELD = b"retry:"
 find_data = DATA_PATTERN.findall
 
 
@@ -56,9 +64,13 @@ class Stream:
         "opened_at",
         "path",
         "reconnects",
+        "refusals",
+        "retry_after",
+        "retry_ms",
         "sample",
         "source",
         "status",
+        "timer",
     )
 
     def __init__(
@@ -89,7 +101,11 @@ class Stream:
         self.opened_at: float | None = None
         self.caught_up_at: float | None = None
         self.reconnects = 0
-        self.status = 0
+        self.status = 0  # 0 while connecting or open, else the status that refused it
+        self.refusals = 0
+        self.retry_ms: int | None = None  # the last `retry:` received, on any connection
+        self.retry_after: float | None = None  # seconds, from the last refusal's Retry-After
+        self.timer: asyncio.TimerHandle | None = None  # a scheduled reconnect
 
     def check_id(self, id_kind: str, text: bytes, exact: bool) -> None:
         """Decode `text` and check it follows the last decoded id (see ids.py)."""
@@ -124,14 +140,14 @@ class SseConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport) or hasattr(transport, "write")
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         stream = self.stream
         last_id = f"Last-Event-ID: {stream.last_id.decode('latin-1')}\r\n" if stream.last_id else ""
         request = (
             f"GET {stream.path} HTTP/1.1\r\nHost: {self.worker.host_header}\r\n"
             f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{last_id}\r\n"
         )
-        self.transport.write(request.encode("latin-1"))
+        transport.write(request.encode("latin-1"))
 
     def data_received(self, data: bytes) -> None:
         if self.rest:
@@ -147,7 +163,7 @@ class SseConnection(asyncio.Protocol):
             parts = status_line.split(b" ", 2)
             status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
             if status != 200:
-                self._fail(status)
+                self._fail(status, retry_after_seconds(data[: end + 2], time.time()))
                 return
             self.head_done = True
             self._answer(True)
@@ -166,16 +182,64 @@ class SseConnection(asyncio.Protocol):
             data = data[:cut]
         self.worker.on_events(self.stream, data)
 
-    def _fail(self, status: int) -> None:
+    def _fail(self, status: int, retry_after: float | None = None) -> None:
         self._answer(False)
         self.stream.status = status
+        self.stream.retry_after = retry_after
         if self.transport is not None:
             self.transport.abort()
         self.worker.on_refused(self.stream, status)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._answer(False)
+        # A `retry:` line of an event the server never finished still counts (WHATWG
+        # processes fields line by line).
+        if self.head_done and RETRY_FIELD in self.rest:
+            retry = last_retry_ms(self.rest)
+            if retry is not None:
+                self.stream.retry_ms = retry
         self.worker.on_lost(self.stream, self)
+
+
+def last_retry_ms(text: bytes) -> int | None:
+    """The value of the last valid `retry:` field in `text`, or None (WHATWG: a field at a
+    line start, one optional space after the colon, ASCII digits only, a complete line)."""
+    at = text.rfind(RETRY_FIELD)
+    while at >= 0:
+        if at == 0 or text[at - 1] in (10, 13):
+            start = at + len(RETRY_FIELD)
+            end = len(text)
+            for line_end in (b"\n", b"\r"):
+                found = text.find(line_end, start)
+                if 0 <= found < end:
+                    end = found
+            value = text[start:end]
+            if value.startswith(b" "):
+                value = value[1:]
+            if end < len(text) and value.isdigit():
+                return int(value)
+        at = text.rfind(RETRY_FIELD, 0, at)
+    return None
+
+
+def retry_after_seconds(head: bytes, now: float) -> float | None:
+    """Seconds a response head's `Retry-After` asks to wait (integer seconds or an
+    HTTP-date, relative to the wall clock `now`), or None when absent or invalid."""
+    lowered = head.lower()
+    at = lowered.find(b"\r\nretry-after:")
+    if at < 0:
+        return None
+    start = at + len(b"\r\nretry-after:")
+    value = head[start : head.find(b"\r\n", start)].strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 def process_events(
@@ -220,6 +284,10 @@ def process_events(
             stream.check_id(id_kind, last_id, exact_ids)
         elif stream.check_ids:
             stream.check_id(id_kind, last_id, exact_ids)
+    if RETRY_FIELD in body:
+        retry = last_retry_ms(body)
+        if retry is not None:
+            stream.retry_ms = retry
     if targets is not None and stream.caught_up_at is None and count:
         next_seq = stream.next_seq
         keys = stream.keys or targets.keys()

@@ -13,8 +13,12 @@ The controller (`pool.py`) sends a command dict and waits for the reply dict. Co
 - `final`: the checks of every stream against the producer's final sequences.
 - `close`: close everything and exit.
 
-A stream the server closes (or drops as a slow client) reconnects with its last id after
-`reconnect_delay`, like an EventSource; that is counted.
+A stream the server closes (or drops as a slow client) reconnects with its last id, like an
+EventSource: after the last `retry:` the server sent on that stream, or `RECONNECT_DELAY`
+when it sent none. A stream refused with `503` or `429` and a `Retry-After` reconnects
+after that delay (an EventSource would give up; a well-behaved client waits as told);
+refused without one, it gives up. Reconnects, refusals by status and the delays used (by
+what set them) are counted.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import uvloop
 
 from benchmarks.loadgen.stream import SseConnection, Stream, process_events
 
-RECONNECT_DELAY = 0.5
+RECONNECT_DELAY = 0.5  # seconds, until the server sends `retry:`
+REFUSALS = (429, 503)  # statuses that may come with a Retry-After worth honouring
 HEAD_TIMEOUT = 10.0  # a connect holds its slot in the gate at most this long
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
@@ -53,6 +58,34 @@ def raise_fd_limit(wanted: int) -> tuple[int, str]:
         return new_soft, f"could not raise the fd limit to {wanted} ({exc}); it is {new_soft}"
 
 
+class DelayStats:
+    """The reconnect delays used, by what set them (`retry`, `retry_after`, `default`):
+    count, total, min, max and a histogram in 100 ms steps (key: the step's start in ms)."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, dict[str, Any]] = {}
+
+    def add(self, kind: str, seconds: float) -> None:
+        entry = self.by_kind.get(kind)
+        if entry is None:
+            entry = {"count": 0, "total_s": 0.0, "min_s": seconds, "max_s": seconds}
+            entry["histogram_ms"] = {}
+            self.by_kind[kind] = entry
+        entry["count"] += 1
+        entry["total_s"] += seconds
+        entry["min_s"] = min(entry["min_s"], seconds)
+        entry["max_s"] = max(entry["max_s"], seconds)
+        step = int(seconds * 10) * 100
+        histogram: dict[int, int] = entry["histogram_ms"]
+        histogram[step] = histogram.get(step, 0) + 1
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {
+            kind: {**entry, "histogram_ms": dict(entry["histogram_ms"])}
+            for kind, entry in self.by_kind.items()
+        }
+
+
 class Worker:
     """The streams of one process and the commands that drive them."""
 
@@ -69,6 +102,7 @@ class Worker:
         self.streams: list[Stream] = []
         self.open_count = 0
         self.refused: dict[int, int] = {}
+        self.delays = DelayStats()
         self.events = 0
         self.window_events = 0
         self.window_started = 0.0
@@ -106,6 +140,7 @@ class Worker:
 
     def on_refused(self, stream: Stream, status: int) -> None:
         self.refused[status] = self.refused.get(status, 0) + 1
+        stream.refusals += 1
 
     def on_lost(self, stream: Stream, connection: SseConnection) -> None:
         if stream.connection is not connection:
@@ -114,23 +149,44 @@ class Worker:
         if connection.head_done:
             self.open_count -= 1
             self.lost_connections += 1
-        if self.stopping or not self.reconnect or stream.status not in (0, 200):
-            return
-        stream.reconnects += 1
-        self.loop.call_later(RECONNECT_DELAY, self._spawn_connect, stream)
+        if not self.stopping and self.reconnect:
+            self._schedule_reconnect(stream)
 
     # -- connecting ------------------------------------------------------------------------
 
+    def _schedule_reconnect(self, stream: Stream) -> None:
+        """Reconnect after the delay the server asked for (module docstring), or give up."""
+        if stream.status in REFUSALS:
+            if stream.retry_after is None:
+                return
+            delay, kind = stream.retry_after, "retry_after"
+        elif stream.status != 0:  # any other refusal: an EventSource fails for good
+            return
+        elif stream.retry_ms is not None:
+            delay, kind = stream.retry_ms / 1000, "retry"
+        else:
+            delay, kind = RECONNECT_DELAY, "default"
+        stream.reconnects += 1
+        self.delays.add(kind, delay)
+        if stream.timer is not None:
+            stream.timer.cancel()
+        stream.timer = self.loop.call_later(delay, self._spawn_connect, stream)
+
     def _spawn_connect(self, stream: Stream) -> None:
+        stream.timer = None
         if self.stopping or stream.connection is not None:
             return
-        task = self.loop.create_task(self._connect(stream))
+        # The connection is the stream's from now on, so a second spawn before the task
+        # runs (a drop and a timer in the same loop turn) does not open it twice.
+        connection = SseConnection(self, stream)
+        stream.connection = connection
+        task = self.loop.create_task(self._connect(stream, connection))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _connect(self, stream: Stream, gate: asyncio.Semaphore | None = None) -> None:
-        connection = SseConnection(self, stream)
-        stream.connection = connection
+    async def _connect(
+        self, stream: Stream, connection: SseConnection, gate: asyncio.Semaphore | None = None
+    ) -> None:
         stream.status = 0
         try:
             if gate is not None:
@@ -139,12 +195,13 @@ class Worker:
             else:
                 await self._open_socket(connection, stream)
         except OSError as exc:
-            stream.connection = None
             name = type(exc).__name__ + (f"({exc.errno})" if exc.errno else "")
             self.connect_errors[name] = self.connect_errors.get(name, 0) + 1
+            if stream.connection is not connection:
+                return  # dropped meanwhile: the drop already reconnected it
+            stream.connection = None
             if self.reconnect and not self.stopping:
-                stream.reconnects += 1
-                self.loop.call_later(RECONNECT_DELAY, self._spawn_connect, stream)
+                self._schedule_reconnect(stream)
 
     async def _open_socket(self, connection: SseConnection, stream: Stream) -> None:
         # IP_BIND_ADDRESS_NO_PORT: the source port is chosen at connect() (per destination),
@@ -220,7 +277,12 @@ class Worker:
         return {"started": started, "fd_limit": limit, "fd_note": note}
 
     async def _open_all(self, streams: list[Stream], gate: asyncio.Semaphore) -> None:
-        await asyncio.gather(*(self._connect(stream, gate) for stream in streams))
+        connects = []
+        for stream in streams:
+            connection = SseConnection(self, stream)
+            stream.connection = connection
+            connects.append(self._connect(stream, connection, gate))
+        await asyncio.gather(*connects)
 
     async def cmd_status(self) -> dict[str, Any]:
         caught = [s.caught_up_at for s in self.streams if s.caught_up_at is not None]
@@ -233,6 +295,17 @@ class Worker:
             "last_open_at": self.last_open_at,
             "connect_started": self.connect_started,
             "refused": dict(self.refused),
+            "refused_streams": sum(1 for s in self.streams if s.refusals),
+            "refused_waiting": sum(
+                1 for s in self.streams if s.status in REFUSALS and s.connection is None
+            ),
+            # Caught up, or refused and waiting (or given up): nothing more to wait for.
+            "settled": sum(
+                1
+                for s in self.streams
+                if s.caught_up_at is not None or (s.status in REFUSALS and s.connection is None)
+            ),
+            "reconnect_delays": self.delays.snapshot(),
             "connect_errors": dict(self.connect_errors),
             "events": self.events,
             "lost_connections": self.lost_connections,
@@ -272,6 +345,8 @@ class Worker:
         for stream in self.streams:
             stream.reconnects += 1
             stream.opened_at = None
+            if stream.timer is not None:  # a network drop: every client retries now
+                stream.timer.cancel()
             self._spawn_connect(stream)
         return {"dropped": dropped, "at": at}
 
@@ -289,6 +364,8 @@ class Worker:
     async def cmd_final(self, *, last_seq: dict[str, int]) -> dict[str, Any]:
         finals = {key.encode(): seq for key, seq in last_seq.items()}
         undelivered = 0
+        undelivered_refused = 0
+        refused_not_back = 0
         silent = 0
         id_errors: list[str] = []
         streams_with_id_errors = 0
@@ -299,20 +376,30 @@ class Worker:
                 streams_with_id_errors += 1
                 id_errors.extend(stream.id_errors[: 3 - min(len(id_errors), 3)])
             keys = stream.keys or tuple(finals)
+            # Refused and not admitted again by now: what it misses is not a loss.
+            refused = stream.status in REFUSALS and stream.connection is None
+            refused_not_back += refused
             if not stream.next_seq:
-                silent += 1
+                silent += not refused
                 continue
+            owed = 0
             for key in keys:
                 final = finals.get(key)
                 got = stream.next_seq.get(key)
                 if final is not None and got is not None and final + 1 > got:
-                    undelivered += final + 1 - got
+                    owed += final + 1 - got
+            if refused:
+                undelivered_refused += owed
+            else:
+                undelivered += owed
         return {
             "streams": len(self.streams),
             "events": self.events,
             "lost": sum(s.lost for s in self.streams),
             "duplicated": sum(s.dup for s in self.streams),
             "undelivered": undelivered,
+            "refused_not_back": refused_not_back,
+            "undelivered_refused": undelivered_refused,
             "silent_streams": silent,
             "streams_with_id_errors": streams_with_id_errors,
             "id_errors": id_errors[:3],

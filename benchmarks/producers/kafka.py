@@ -35,6 +35,7 @@ def _paced_main(
     last_seq: SynchronizedArray[int],
     sent: Synchronized[int],
     errors: Synchronized[int],
+    shared_rate: Synchronized[float],
 ) -> None:
     from confluent_kafka import Producer
 
@@ -49,7 +50,7 @@ def _paced_main(
         if err is not None:
             failed += 1
 
-    paced = Paced(rate)
+    paced = Paced(rate, shared_rate)
     ready.set()
     index = 0
     count_keys = len(keys)

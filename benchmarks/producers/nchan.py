@@ -55,6 +55,7 @@ def _publisher_main(
     last_seq: SynchronizedArray[int],
     sent: Synchronized[int],
     errors: Synchronized[int],
+    shared_rate: Synchronized[float],
 ) -> None:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -66,7 +67,7 @@ def _publisher_main(
     ]
     responses = _Responses()
     seqs = [0] * len(keys)
-    paced = Paced(rate)
+    paced = Paced(rate, shared_rate)
     ready.set()
     index = 0
     while True:

@@ -5,7 +5,8 @@ and sends `rate` records per second, spread evenly: each record is due at
 `start + i / rate`, and when the process falls behind it sends everything due at once.
 Keys take turns; record `i` has key `keys[i % len(keys)]` and that key's next sequence.
 The last sequence sent per key is published in shared memory, so the harness can say
-"every stream must reach these" (resume-storm) and check the tail at the end.
+"every stream must reach these" (resume-storm) and check the tail at the end. The rate is
+shared too: `set_rate` changes it in a running producer (overload), whose sequences carry on.
 """
 
 from __future__ import annotations
@@ -22,14 +23,23 @@ MAX_BURST = 5000  # records sent in one go when the producer fell behind
 
 
 class Paced:
-    """Yields how many records are due now, sleeping until at least one is."""
+    """Yields how many records are due now, sleeping until at least one is.
 
-    def __init__(self, rate: float) -> None:
+    `shared_rate`, when given, is read on every call: a new value restarts the pacing at
+    that rate from now (nothing is owed for the time before the change)."""
+
+    def __init__(self, rate: float, shared_rate: Synchronized[float] | None = None) -> None:
+        self.rate = rate
         self.interval = 1.0 / rate
         self.next_due = time.monotonic()
+        self.shared_rate = shared_rate
 
     def due(self, stop: Event) -> int:
         while not stop.is_set():
+            if self.shared_rate is not None and self.shared_rate.value != self.rate:
+                self.rate = self.shared_rate.value
+                self.interval = 1.0 / self.rate
+                self.next_due = time.monotonic()
             now = time.monotonic()
             if now >= self.next_due:
                 count = min(int((now - self.next_due) / self.interval) + 1, MAX_BURST)
@@ -52,6 +62,7 @@ class ProducerHandle:
         self._last: SynchronizedArray[int] = context.Array("q", [-1] * len(keys))
         self._sent: Synchronized[int] = context.Value("q", 0)
         self._errors: Synchronized[int] = context.Value("q", 0)
+        self._rate: Synchronized[float] = context.Value("d", float(kwargs["rate"]))
         self._process: BaseProcess = context.Process(
             target=target,
             kwargs={
@@ -62,6 +73,7 @@ class ProducerHandle:
                 "last_seq": self._last,
                 "sent": self._sent,
                 "errors": self._errors,
+                "shared_rate": self._rate,
             },
             daemon=True,
         )
@@ -87,9 +99,17 @@ class ProducerHandle:
     def errors(self) -> int:
         return int(self._errors.value)
 
+    def set_rate(self, rate: float) -> None:
+        """Change the rate of the running producer (paced from now at `rate`)."""
+        self._rate.value = float(rate)
+
+    @property
+    def rate(self) -> float:
+        return float(self._rate.value)
+
     def last_seq(self) -> dict[str, int]:
         """The last sequence sent per key (keys not sent yet are left out)."""
-        values = list(self._last)
+        values = list(self._last[:])
         return {key: seq for key, seq in zip(self.keys, values, strict=True) if seq >= 0}
 
     def stop(self, timeout: float = 60.0) -> None:

@@ -10,6 +10,7 @@ nchan has no Kafka to replay from, so it is not part of this scenario.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from benchmarks.loadgen.pool import ClientPool, StreamSpec
@@ -106,5 +107,5 @@ def run(run: RunContext) -> dict[str, Any]:
         else:
             result = target_result(target)
             results["targets"][name] = result
-            guarded(result, lambda t=target: replay(run, t, feed, last_seq))
+            guarded(result, partial(replay, run, target, feed, last_seq))
     return results

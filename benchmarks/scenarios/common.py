@@ -14,6 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,21 @@ from benchmarks.targets.base import Context, Target
 logger = logging.getLogger("benchmarks")
 
 FD_HEADROOM = 1000  # descriptors a process keeps for itself besides its streams
+
+
+@dataclass(frozen=True)
+class OverloadSizes:
+    """The `overload` scenario: a peak phase, an overload phase, a storm (overload.py)."""
+
+    streams: int
+    peak_rate: float  # records/s of the peak phase: the load that gave the peak
+    rate: float  # records/s of the overload phase
+    peak_window: float  # seconds measured at the peak, sampled every second
+    window: float  # seconds of overload, sampled every second
+    sustained_last: float  # the overload's sustained rate: median of its last seconds
+    drain_timeout: float  # after the producer stops: time for open streams to catch up
+    storm: tuple[int, float]  # streams, records/s of the storm's base load
+    storm_timeout: float
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,7 @@ class Sizes:
     catchup_timeout: float
     workers_points: tuple[tuple[int, float], ...]
     profile_seconds: float  # py-spy on ssegate at `profile_point` of fanout; 0: no profile
+    overload: OverloadSizes
     profile_point: tuple[int, float] = (10_000, 100.0)
 
 
@@ -66,6 +83,17 @@ FULL = Sizes(
     catchup_timeout=90.0,
     workers_points=((10_000, 100.0), (10_000, 1_000.0)),
     profile_seconds=10.0,
+    overload=OverloadSizes(
+        streams=10_000,
+        peak_rate=100.0,
+        rate=1_000.0,
+        peak_window=15.0,
+        window=60.0,
+        sustained_last=30.0,
+        drain_timeout=60.0,
+        storm=(10_000, 10.0),
+        storm_timeout=120.0,
+    ),
 )
 
 QUICK = Sizes(
@@ -86,6 +114,17 @@ QUICK = Sizes(
     catchup_timeout=30.0,
     workers_points=((300, 100.0),),
     profile_seconds=0.0,
+    overload=OverloadSizes(
+        streams=300,
+        peak_rate=100.0,
+        rate=3_000.0,
+        peak_window=5.0,
+        window=15.0,
+        sustained_last=7.0,
+        drain_timeout=20.0,
+        storm=(300, 50.0),
+        storm_timeout=30.0,
+    ),
 )
 
 
@@ -144,7 +183,7 @@ def ladder(
     """Climb `loads` until a point does not hold; the largest held load (or None)."""
     held = None
     for streams in loads:
-        point = guarded(result, lambda streams=streams: step(streams))  # type: ignore[misc]
+        point = guarded(result, partial(step, streams))
         if point is None:
             break
         logger.info("  %d streams: %s", streams, "held" if point.get("held") else "fell over")

@@ -7,6 +7,7 @@ nchan then also run at the largest load it held, so the ratio is taken at equal 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from benchmarks import profiling
@@ -101,7 +102,7 @@ def run(run: RunContext) -> dict[str, Any]:
                 extra = _profiler(run)
             guarded(
                 result,
-                lambda t=target, n=streams, r=rate, x=extra: fanout_point(run, t, n, r, extra=x),
+                partial(fanout_point, run, target, streams, rate, extra=extra),
             )
             if result["points"] and "profile" in result["points"][-1]:
                 results["profile"] = result["points"][-1].pop("profile")

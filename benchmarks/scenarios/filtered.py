@@ -7,6 +7,7 @@ The Python stack: each client's consumer reads the whole topic and skips other k
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from benchmarks.records import key_names
@@ -62,7 +63,7 @@ def run(run: RunContext) -> dict[str, Any]:
         results["targets"][name] = result
         if name == "python_stack":
             loads = tuple(n for n in run.sizes.peer_ladder if n <= streams)
-            ladder(result, loads, lambda n, t=target: _point(run, t, n, True))
+            ladder(result, loads, partial(_point, run, target, peer=True))
             continue
-        guarded(result, lambda t=target: _point(run, t, streams, False))
+        guarded(result, partial(_point, run, target, streams, False))
     return results

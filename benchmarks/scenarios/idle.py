@@ -9,6 +9,7 @@ says how many. The Python stack climbs its ladder and stops where it falls over.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from benchmarks.records import key_names
@@ -55,8 +56,8 @@ def run(run: RunContext) -> dict[str, Any]:
         result = target_result(target)
         results["targets"][name] = result
         if name == "python_stack":
-            ladder(result, run.sizes.peer_ladder, lambda n, t=target: _point(run, t, n, True))
+            ladder(result, run.sizes.peer_ladder, partial(_point, run, target, peer=True))
             continue
         for streams in run.sizes.idle_streams:
-            guarded(result, lambda t=target, n=streams: _point(run, t, n, False))
+            guarded(result, partial(_point, run, target, streams, False))
     return results

@@ -70,8 +70,10 @@ class LoadRun:
 Extra = Callable[[LoadRun], dict[str, Any]]
 
 
-def stream_specs(target: Target, spec: LoadSpec) -> list[StreamSpec]:
-    every = max(1, spec.streams // LATENCY_STREAMS)
+def stream_specs(
+    target: Target, spec: LoadSpec, latency_streams: int = LATENCY_STREAMS
+) -> list[StreamSpec]:
+    every = max(1, spec.streams // latency_streams)
     check_every = max(1, spec.streams // ID_CHECK_STREAMS)
     specs = []
     for index in range(spec.streams):
@@ -87,7 +89,7 @@ def stream_specs(target: Target, spec: LoadSpec) -> list[StreamSpec]:
     return specs
 
 
-def expected_deliveries(spec: LoadSpec, records: int) -> float:
+def expected_deliveries(spec: LoadSpec, records: float) -> float:
     """Deliveries `records` records owe: all streams each, or the streams of their key."""
     if not spec.filtered:
         return float(records * spec.streams)

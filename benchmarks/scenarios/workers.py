@@ -8,6 +8,7 @@ the scenario reports itself not run, with that reason.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from benchmarks.scenarios.common import RunContext, guarded, not_run, target_result
@@ -35,6 +36,6 @@ def run(run: RunContext) -> dict[str, Any]:
         for streams, rate in run.sizes.workers_points:
             guarded(
                 result,
-                lambda t=target, n=streams, r=rate: fanout_point(run, t, n, r, workers=WORKERS),
+                partial(fanout_point, run, target, streams, rate, workers=WORKERS),
             )
     return results

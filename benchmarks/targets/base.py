@@ -38,6 +38,7 @@ class Target(ABC):
     id_kind = "ssegate"
     terminator = b"\n\n"
     kafka = True  # records reach it through Kafka (else through its own publisher)
+    listen_backlog: int | None = None  # the backlog its listener asks for (None: unknown)
 
     def __init__(self, context: Context) -> None:
         self.context = context

@@ -44,7 +44,7 @@ http {{
     client_body_buffer_size 16k;
     nchan_shared_memory_size 1024m;
     server {{
-        listen 127.0.0.1:{port} backlog=4096{reuseport};
+        listen 127.0.0.1:{port} backlog={backlog}{reuseport};
         location = /health {{
             return 200 "ok\\n";
         }}
@@ -70,6 +70,7 @@ class Nchan(Target):
     id_kind = "nchan"
     terminator = b"\n\n"
     kafka = False
+    listen_backlog = 4096
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,6 +99,7 @@ class Nchan(Target):
                 workers=workers,
                 prefix=prefix,
                 port=self.port,
+                backlog=self.listen_backlog,
                 fd_limit=fd_limit,
                 connections=fd_limit - 100,
                 # Several workers: the kernel spreads connections evenly (as ssegate's

@@ -18,6 +18,7 @@ class PythonStack(Target):
     label = "Starlette + sse-starlette + aiokafka (uvicorn)"
     id_kind = "offsets"
     terminator = b"\r\n\r\n"  # sse-starlette's default separator is CRLF
+    listen_backlog = 4096
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,7 +52,7 @@ class PythonStack(Target):
             "--http",
             "httptools",
             "--backlog",
-            "4096",
+            str(self.listen_backlog),
             "--log-level",
             "warning",
             "--no-access-log",

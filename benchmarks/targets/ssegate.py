@@ -13,6 +13,7 @@ from benchmarks.system import free_port, wait_http
 from benchmarks.targets.base import Feed, Target
 
 MAX_STREAMS = 120_000  # above every scenario's load: the limit is not what is measured
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
 def ssegate_command() -> list[str]:
@@ -35,6 +36,7 @@ class Ssegate(Target):
     label = "ssegate"
     id_kind = "ssegate"
     terminator = b"\n\n"
+    listen_backlog = LISTEN_BACKLOG
 
     def __init__(
         self,
@@ -73,7 +75,7 @@ class Ssegate(Target):
                 "ring": {"max_records": self.ring_records},
                 "properties": self.properties,
             },
-            "listeners": [{"host": "127.0.0.1", "port": self.port, "backlog": 4096}],
+            "listeners": [{"host": "127.0.0.1", "port": self.port, "backlog": LISTEN_BACKLOG}],
             "limits": {"max_streams": MAX_STREAMS, "write_buffer_high_water": "1MiB"},
             "routes": routes,
         }

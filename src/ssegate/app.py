@@ -1,14 +1,13 @@
-"""The gateway application: what each HTTP request gets.
+"""The gateway application: what each HTTP request gets. Dispatch only: the decisions
+live in the steps it calls.
 
 Order of decisions for a request (each failure answers and stops):
 1. built-in endpoints: `/health`, `/ready`, `/metrics`; then configured static files;
 2. a route whose path template matches, else 404;
-3. the cross-origin policy (403), preflight `OPTIONS` (204), then GET only (405);
-4. `Last-Event-ID` (header, else `?lastEventId=`): over 254 bytes is 400; one that does
-   not decode starts per the route's policy and is counted;
-5. the topic and filters from the path parameters (404 when they name no valid topic);
-6. the stream limits (429);
-7. 200: the stream opens with its initial comment and `retry:`, and joins the fan-out.
+3. the cross-origin policy (403) and preflight `OPTIONS` (204);
+4. the subscription step (`ssegate.subscription`): method, `Last-Event-ID`, topic, `since`;
+5. admission (`ssegate.admission`): room for one more stream, else 429 or 503;
+6. 200: the stream opens with its initial comment and `retry:`, and joins the fan-out.
 """
 
 from __future__ import annotations
@@ -16,32 +15,28 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import ClassVar, cast
-from urllib.parse import unquote
+from typing import ClassVar
 
-from ssegate.config.loader import LoadedConfig
+from ssegate.admission import Admission, Admitted, Deferred
+from ssegate.fanout.hub import TopicState
 from ssegate.fanout.service import Fanout
-from ssegate.fanout.subscriber import Policy, StartAt
 from ssegate.http.cors import CorsPolicy
 from ssegate.http.h1 import Exchange
-from ssegate.http.request import Request, decode_query_value
-from ssegate.kafka.eventid import MAX_ID_BYTES, EventIdError, IdForm, parse_event_id
 from ssegate.observe.metrics import GatewayMetrics
-from ssegate.routing import Router, TopicNameError
+from ssegate.rejection import Rejection
+from ssegate.routing import Router
 from ssegate.sse.wire import COMMENT, encode_retry
+from ssegate.subscription import STREAM_METHODS, subscribe
+from ssegate.wiring import CompiledConfig
 
 logger = logging.getLogger("ssegate.app")
 
 TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 JSON = [("Content-Type", "application/json")]
+EVENT_STREAM = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
 METRICS_TYPE = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
-ALLOW = "GET, OPTIONS"
 
 
 class Gateway:
@@ -49,29 +44,28 @@ class Gateway:
 
     def __init__(
         self,
-        loaded: LoadedConfig,
+        compiled: CompiledConfig,
         fanout: Fanout,
+        admission: Admission,
         metrics: GatewayMetrics,
         *,
         readiness: ReadinessSource | None = None,
         connection_count: Callable[[], int] = lambda: 0,
     ) -> None:
-        config = loaded.config
+        config = compiled.config
         self.config = config
-        self.router = Router(loaded.routes)
+        self.router = Router(compiled.routes)
         self.fanout = fanout
+        self.admission = admission
         self.metrics = metrics
         self.cors = CorsPolicy(config.cors)
         self.readiness = readiness
         self.connection_count = connection_count
-        self.max_streams = config.limits.max_streams
-        self.max_streams_per_ip = config.limits.max_streams_per_ip
-        self.max_topics = config.limits.max_topics
-        self.streams_per_ip: Counter[str] = Counter()
+        self.literal_topics = {r.topic.resolve({}) for r in compiled.routes if r.topic.is_literal}
         self.stream_preamble = (COMMENT if config.sse.initial_comment else b"") + (
             encode_retry(config.sse.retry) if config.sse.retry is not None else b""
         )
-        self.static = {url: _load_static(path) for url, path in loaded.static_files().items()}
+        self.static = {url: _load_static(path) for url, path in compiled.static_files().items()}
         self._responses = metrics.responses
 
     def record_status(self, status: int) -> None:
@@ -108,7 +102,7 @@ class Gateway:
                 request.header("access-control-request-headers"),
             )
             if preflight.allowed:
-                exchange.respond(204, [*preflight.headers, ("Allow", ALLOW)])
+                exchange.respond(204, [*preflight.headers, ("Allow", STREAM_METHODS)])
             else:
                 exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return
@@ -116,88 +110,49 @@ class Gateway:
         if not cors.allowed:
             exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return
-        if request.method != "GET":
+        subscription = subscribe(route, params, request)
+        admitted = (
+            subscription
+            if isinstance(subscription, Rejection)
+            else self.admission.admit(subscription)
+        )
+        if isinstance(admitted, Rejection):
             exchange.respond(
-                405,
-                [*TEXT, ("Allow", ALLOW), *cors.headers],
-                f"{request.method} is not allowed on an event stream; use GET\n".encode(),
+                admitted.status.value, [*TEXT, *admitted.headers, *cors.headers], admitted.body
             )
-            return
-        last_event_id, id_bytes = _last_event_id(request)
-        if id_bytes > MAX_ID_BYTES:
-            exchange.respond(
-                400,
-                [*TEXT, *cors.headers],
-                f"Last-Event-ID is {id_bytes} bytes; the limit is {MAX_ID_BYTES}\n".encode(),
-            )
-            return
-        try:
-            topic, filters = route.resolve(params)
-        except TopicNameError as exc:
-            exchange.respond(404, [*TEXT, *cors.headers], f"{exc}\n".encode())
-            return
-        client_ip = request.client_ip
-        limit = self._limit_reached(topic, client_ip)
-        if limit is not None:
-            exchange.respond(
-                429, [*TEXT, ("Retry-After", "1"), *cors.headers], f"{limit}\n".encode()
-            )
-            return
-        form = IdForm(route.event_id)
-        start = self._start_at(route.start, last_event_id)
-        if not start.resumed:
-            since = request.query_param("since")
-            if since is not None:
-                try:
-                    start = replace(start, since_ms=parse_since(unquote(since)))
-                except ValueError as exc:
-                    exchange.respond(400, [*TEXT, *cors.headers], f"since: {exc}\n".encode())
-                    return
-        sink = exchange.start_stream(cors.headers)
+        elif isinstance(admitted, Deferred):
+            self._defer(exchange, admitted, cors.headers)
+        else:
+            self._open(exchange, admitted, cors.headers)
+
+    def _defer(
+        self, exchange: Exchange, deferred: Deferred, headers: list[tuple[str, str]]
+    ) -> None:
+        """An event stream that ends at once, asking to be reopened `retry_ms` from now:
+        its client keeps its id and resumes (admission's docstring)."""
+        route = deferred.subscription.route.path
+        self.metrics.deferred.labels(route).inc()
+        logger.debug("stream on %s deferred: %s", route, deferred.why)
+        exchange.respond(
+            200, [*EVENT_STREAM, *headers], encode_retry(deferred.retry_ms), close=True
+        )
+
+    def _open(self, exchange: Exchange, admitted: Admitted, headers: list[tuple[str, str]]) -> None:
+        subscription = admitted.subscription
+        sink = exchange.start_stream(headers)
         if self.stream_preamble:
             sink.write_events(self.stream_preamble)
-        on_close = None
-        if self.max_streams_per_ip:
-            self.streams_per_ip[client_ip] += 1
-            on_close = partial(self._release_ip, client_ip)
         self.fanout.subscribe(
             sink,
-            stats=self.metrics.route(route.path),
-            topic=topic,
-            group_key=(route.path, filters, form),
-            start=start,
-            on_close=on_close,
+            topic=subscription.topic,
+            key=subscription.key,
+            stats=self.metrics.route(subscription.route.path),
+            start=subscription.start,
+            on_close=admitted.release,
         )
-        logger.debug("stream %s opened for %s", request.loggable_target(), client_ip)
-
-    def _limit_reached(self, topic: str, client_ip: str) -> str | None:
-        """Which stream limit a new stream would pass (the 429 body), or None."""
-        if topic not in self.fanout.hubs and len(self.fanout.hubs) >= self.max_topics:
-            return f"this server reads its limit of {self.max_topics} topics"
-        if self.fanout.open_streams >= self.max_streams:
-            return f"this server holds its limit of {self.max_streams} streams"
-        if self.max_streams_per_ip and self.streams_per_ip[client_ip] >= self.max_streams_per_ip:
-            return f"{client_ip} holds its limit of {self.max_streams_per_ip} streams"
-        return None
-
-    @staticmethod
-    def _start_at(policy: str, last_event_id: str | None) -> StartAt:
-        start_policy = cast(Policy, policy)
-        if not last_event_id:
-            return StartAt(start_policy)
-        try:
-            parsed = parse_event_id(last_event_id)
-        except EventIdError as exc:
-            logger.info("Last-Event-ID does not decode (%s); starting %s", exc, start_policy)
-            return StartAt(start_policy, invalid=True)
-        if parsed.compact is not None:
-            return StartAt(start_policy, compact=parsed.compact)
-        return StartAt(start_policy, parsed.progress)
-
-    def _release_ip(self, client_ip: str) -> None:
-        self.streams_per_ip[client_ip] -= 1
-        if self.streams_per_ip[client_ip] <= 0:
-            del self.streams_per_ip[client_ip]
+        logger.debug(
+            "stream %s opened for %s", exchange.request.loggable_target(), subscription.client_ip
+        )
 
     # -- built-in endpoints ----------------------------------------------------------------
 
@@ -213,21 +168,9 @@ class Gateway:
         kafka_ok, kafka_detail = (
             self.readiness.kafka_status() if self.readiness is not None else (True, "unknown")
         )
-        topics: dict[str, str] = {}
-        for route in self.router.routes:
-            if not route.topic.is_literal:
-                continue
-            topic = route.topic.resolve({})
-            hub = self.fanout.hubs.get(topic)
-            if hub is None or hub.failure is not None:
-                topics[topic] = "no reader"
-            elif hub.missing:
-                topics[topic] = "missing"
-            elif not hub.assigned:
-                topics[topic] = "starting"
-            else:
-                topics[topic] = "ok"
-        ready = kafka_ok and all(state == "ok" for state in topics.values())
+        states = self.fanout.topic_states(self.literal_topics)
+        topics = {topic: state.value for topic, state in sorted(states.items())}
+        ready = kafka_ok and all(state is TopicState.OK for state in states.values())
         return ready, {"ready": ready, "kafka": kafka_detail, "topics": topics}
 
     def _metrics(self, exchange: Exchange) -> None:
@@ -245,45 +188,6 @@ class Gateway:
             exchange.respond(405, [*TEXT, ("Allow", "GET, HEAD")], b"use GET\n")
             return
         exchange.respond(200, [("Content-Type", content_type), ("Cache-Control", "no-cache")], body)
-
-
-def _last_event_id(request: Request) -> tuple[str | None, int]:
-    """The id a client resumes from, and its size in the bytes the client sent.
-
-    The header wins (even empty). Header values arrive as latin-1 text, byte for byte; a
-    browser sends the id's UTF-8 (WHATWG P-18), so the bytes are decoded again as UTF-8.
-    The query parameter is percent-decoded as UTF-8 when it holds escapes (Zilla's rule).
-    """
-    header = request.header("last-event-id")
-    if header is not None:
-        sent = header.encode("latin-1")
-        return sent.decode("utf-8", "replace"), len(sent)
-    raw = request.query_param("lastEventId")
-    if raw is None:
-        return None, 0
-    decoded = decode_query_value(raw)
-    return decoded, len(decoded.encode("utf-8", "surrogatepass"))
-
-
-def parse_since(text: str) -> int:
-    """`?since=`: epoch milliseconds, or an ISO-8601 time (UTC when it names no zone)."""
-    if text.isascii() and text.isdigit():
-        millis = int(text)
-        if millis > 2**63 - 1:
-            raise ValueError(f"{text[:40]!r} is too far in the future")
-        return millis
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"expected epoch milliseconds or an ISO-8601 time, got {text[:60]!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return max(int(moment.timestamp() * 1000), 0)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"{text[:60]!r} is out of range") from None
 
 
 class ReadinessSource:

@@ -15,31 +15,31 @@ from ssegate.observe.logs import configure as configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ssegate.config.loader import load_config
     from ssegate.server import raise_fd_limit, run
+    from ssegate.wiring import load
 
-    loaded = load_config(args.config)
+    compiled = load(args.config)
     raise_fd_limit()
     if args.worker:
-        return run(loaded, reuse_port=True)
-    workers = args.workers if args.workers is not None else loaded.config.server.workers
+        return run(compiled, reuse_port=True)
+    workers = args.workers if args.workers is not None else compiled.config.server.workers
     if workers < 1:
         raise SsegateError(f"--workers {workers}: at least 1")
     if workers == 1:
-        return run(loaded)
+        return run(compiled)
     from ssegate.supervisor import Supervisor
 
-    return Supervisor(args.config, loaded, workers, args.log_level).run()
+    return Supervisor(args.config, compiled, workers, args.log_level).run()
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ssegate.config.loader import load_config
+    from ssegate.wiring import load
 
-    loaded = load_config(args.config)
-    config = loaded.config
+    compiled = load(args.config)
+    config = compiled.config
     listeners = ", ".join(f"http://{item.host}:{item.port}" for item in config.listeners)
-    print(f"{args.config}: ok ({len(loaded.routes)} routes; listening on {listeners})")
-    for route in loaded.routes:
+    print(f"{args.config}: ok ({len(compiled.routes)} routes; listening on {listeners})")
+    for route in compiled.routes:
         print(f"  {route.path} -> topic {route.topic.text}")
     return 0
 

@@ -2,6 +2,15 @@
 
     SsegateError                    anything ssegate reports to its user
     ├── ConfigError                 a configuration file or option is wrong (exit status 2)
+    │   ├── ConfigProblem           config.problems: a located problem, before the file is named
+    │   └── RouteConfigError        a route's definition does not compile (also a ValueError)
+    │       ├── RouteError          routing.router: names the wrong field within the route
+    │       ├── TemplateError       routing.template: a malformed path template
+    │       └── ExpressionError     routing.expressions: a malformed `${...}`, or no value
+    ├── RequestError                a client's request cannot be served as asked (ValueError)
+    │   ├── TopicNameError          routing.router: parameters make no valid topic (404)
+    │   ├── EventIdError            kafka.eventid: a Last-Event-ID that does not decode
+    │   └── SinceError              subscription: a `?since=` that is no time (400)
     └── DevKafkaError               the local development broker cannot be fetched or started
         ├── JavaNotFound            no usable `java` (missing, or older than 17)
         ├── MavenError              `mvn` is missing, or fetching the broker jars failed
@@ -10,7 +19,16 @@
 
 Each error's message is written for the person at the terminal: what went wrong, and
 what to do about it. Foreign exceptions are translated at the edge of the package
-that calls the library, and raised `from` the original.
+that calls the library, and raised `from` the original. Classes that callers also catch
+as `ValueError` keep it as a second base. Modules define their own leaves and import the
+bases from here; this module imports nothing of ssegate.
+
+Left outside the tree on purpose: `http.h1`'s private `_HeadersTooLarge`/`_BodyTooLarge`
+(control flow inside the parser), `fanout.subscriber.InvalidTransition` (a `RuntimeError`
+only a bug raises: a move outside the subscriber's state table), and the plain
+`ValueError`s that flag a programming error (the `sse.wire` encoders, metric labels, ring
+bounds, `kafka.eventid`'s encoder ranges) or follow msgspec's `dec_hook` protocol
+(`config.convert.parse_duration`/`parse_size`).
 """
 
 from __future__ import annotations
@@ -26,6 +44,14 @@ class ConfigError(SsegateError):
     """A configuration file or command-line option is wrong."""
 
     exit_status = 2
+
+
+class RouteConfigError(ConfigError, ValueError):
+    """A route's definition (path template, topic, filters) cannot be compiled."""
+
+
+class RequestError(SsegateError, ValueError):
+    """A client's request cannot be served as asked (the gateway answers or falls back)."""
 
 
 class DevKafkaError(SsegateError):

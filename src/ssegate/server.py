@@ -12,12 +12,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ssegate.admission import Admission, AdmissionLimits
 from ssegate.app import Gateway, ReadinessSource
-from ssegate.config.loader import LoadedConfig
 from ssegate.errors import SsegateError
+from ssegate.fanout.context import FanoutOptions
 from ssegate.fanout.service import Fanout
 from ssegate.http.h1 import ConnectionRegistry, HttpProtocol
+from ssegate.kafka.source import KafkaSources
+from ssegate.observe.looplag import LoopLag
 from ssegate.observe.metrics import GatewayMetrics
+from ssegate.sse.stream import CloseReason
+from ssegate.wiring import CompiledConfig
 
 logger = logging.getLogger("ssegate.server")
 
@@ -72,7 +77,7 @@ def raise_fd_limit() -> None:
 
 
 async def serve(
-    loaded: LoadedConfig,
+    compiled: CompiledConfig,
     stop: asyncio.Event,
     *,
     on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
@@ -80,21 +85,37 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set, then end every stream cleanly and return."""
     loop = asyncio.get_running_loop()
-    config = loaded.config
+    config = compiled.config
     metrics = GatewayMetrics()
-    fanout = Fanout(config, metrics, loop)
+    sources = KafkaSources.from_config(config.kafka, config.sse, loop)
+    fanout = Fanout(FanoutOptions.from_config(config), metrics, sources, loop)
+    loop_lag = LoopLag(loop)
+    metrics.registry.on_collect(lambda: metrics.loop_lag.labels().set(loop_lag.lag))
+    limits = config.limits
+    admission = Admission(
+        AdmissionLimits(
+            max_streams=limits.max_streams,
+            max_streams_per_ip=limits.max_streams_per_ip,
+            max_topics=limits.max_topics,
+            max_loop_lag=float(limits.max_loop_lag),
+            reconnect_budget=limits.reconnect_budget,
+        ),
+        fanout,
+        loop_lag,
+    )
     registry = ConnectionRegistry()
     probe = KafkaProbe(config.kafka.bootstrap_servers, config.kafka.properties)
     gateway = Gateway(
-        loaded,
+        compiled,
         fanout,
+        admission,
         metrics,
         readiness=probe,
         connection_count=lambda: len(registry.connections),
     )
     probe.start()
-    fanout.start({r.topic.resolve({}) for r in loaded.routes if r.topic.is_literal})
-    limits = config.limits
+    loop_lag.start()
+    fanout.start(gateway.literal_topics)
     servers = []
     addresses: list[tuple[str, int]] = []
     try:
@@ -122,6 +143,7 @@ async def serve(
         await stop.wait()
     finally:
         await _drain(servers, registry, fanout, float(config.server.shutdown_timeout))
+        loop_lag.stop()
         probe.stop()
 
 
@@ -141,7 +163,7 @@ async def _drain(
     registry.accepting = False
     for server in servers:
         server.close()
-    fanout.end_all("shutdown")
+    fanout.end_all(CloseReason.SHUTDOWN)
     for connection in list(registry.connections):
         connection.shutdown()
     if registry.connections:
@@ -149,12 +171,11 @@ async def _drain(
             await asyncio.wait_for(registry.drained.wait(), max(deadline - loop.time(), 0))
     for connection in list(registry.connections):
         connection.abort()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(fanout.close(), max(deadline - loop.time(), 0.1))
+    await fanout.close(max(deadline - loop.time(), 0.1))
 
 
 def run(
-    loaded: LoadedConfig,
+    compiled: CompiledConfig,
     *,
     reuse_port: bool = False,
     on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
@@ -167,7 +188,7 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await serve(loaded, stop, reuse_port=reuse_port, on_listening=on_listening)
+        await serve(compiled, stop, reuse_port=reuse_port, on_listening=on_listening)
 
     uvloop.run(main())
     return 0

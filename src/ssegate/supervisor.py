@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from ssegate.config.loader import LoadedConfig
 from ssegate.errors import ConfigError
+from ssegate.wiring import CompiledConfig
 
 logger = logging.getLogger("ssegate.supervisor")
 
@@ -32,11 +32,11 @@ RESTART_BACKOFF = 1.0
 
 
 class Supervisor:
-    def __init__(self, config_path: Path, loaded: LoadedConfig, workers: int, log_level: str):
-        for index, listener in enumerate(loaded.config.listeners):
+    def __init__(self, config_path: Path, compiled: CompiledConfig, workers: int, log_level: str):
+        for index, listener in enumerate(compiled.config.listeners):
             if listener.port == 0:
                 raise ConfigError(
-                    f"{loaded.source}: listeners[{index}].port: 0 (a free port) cannot be "
+                    f"{compiled.source}: listeners[{index}].port: 0 (a free port) cannot be "
                     f"shared by {workers} workers; choose a port"
                 )
         self._command = [
@@ -50,7 +50,7 @@ class Supervisor:
             str(config_path),
         ]
         self._count = workers
-        self._shutdown_timeout = float(loaded.config.server.shutdown_timeout)
+        self._shutdown_timeout = float(compiled.config.server.shutdown_timeout)
         self._workers: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
         self._stopping = False
 

@@ -19,11 +19,17 @@ import pytest
 from tests.support.kafka import KafkaCluster
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"idle", "fanout", "filtered", "resume-storm", "catch-up", "workers"}
+SCENARIOS = {"idle", "fanout", "filtered", "resume-storm", "catch-up", "workers", "overload"}
 LOAD_FIELDS = {"deliveries_per_s", "produced_per_s", "server", "latency_ms", "client", "checks"}
 CHECK_FIELDS = {"lost", "duplicated", "undelivered", "streams_with_id_errors"}
+PHASE_FIELDS = {"deliveries_per_s", "median_deliveries_per_s", "refused", "reconnects", "listen"}
 # Where a target is absent or not run by design (the scenario says why in its result).
-BY_DESIGN = {("catch-up", "nchan"): "not run", ("workers", "python_stack"): "absent"}
+BY_DESIGN = {
+    ("catch-up", "nchan"): "not run",
+    ("workers", "python_stack"): "absent",
+    ("overload", "nchan"): "not run",
+    ("overload", "python_stack"): "not run",
+}
 
 
 def run_quick(kafka: KafkaCluster, out: Path) -> dict[str, Any]:
@@ -41,8 +47,40 @@ def run_quick(kafka: KafkaCluster, out: Path) -> dict[str, Any]:
     return results
 
 
+def check_overload_point(where: str, target: str, point: dict[str, Any]) -> None:
+    """`overload`'s overload point: it has no `held` (nothing is owed beyond capacity), only
+    the phases, the per-second samples and the checks; its figures are not asserted."""
+    assert {"open", "phases", "drain", "samples", "checks", "reconnect_delays"} <= set(point), (
+        where,
+        sorted(point),
+    )
+    phases = point["phases"]
+    for phase in ("peak", "overload"):
+        assert PHASE_FIELDS | {"server", "latency_ms"} <= set(phases[phase]), (where, phase)
+        assert {"before", "after", "delta"} <= set(phases[phase]["listen"]), (where, phase)
+    assert {"sustained_deliveries_per_s", "ratio_to_peak", "streams_kept"} <= set(
+        phases["overload"]
+    ), where
+    assert PHASE_FIELDS | {"settled", "settled_in_s", "caught_up"} <= set(point["drain"]), where
+    assert point["samples"], where
+    assert {"t", "phase", "deliveries_per_s", "open", "refused", "reconnects", "listen"} <= set(
+        point["samples"][0]
+    ), where
+    assert {"peak", "overload", "drain"} <= {s["phase"] for s in point["samples"]}, where
+    checks = point["checks"]
+    assert {"lost", "duplicated", "streams_with_id_errors"} <= set(checks), where
+    if target == "ssegate":
+        assert checks["lost"] == 0, (where, checks)
+        assert checks["duplicated"] == 0, (where, checks)
+        assert checks["streams_with_id_errors"] == 0, (where, checks)
+        assert point["correct"], (where, point.get("reason"))
+
+
 def check_point(scenario: str, target: str, point: dict[str, Any]) -> None:
     where = f"{scenario}/{target}"
+    if point.get("kind") == "overload":
+        check_overload_point(where, target, point)
+        return
     assert "held" in point, where
     if scenario == "catch-up":
         assert {"records", "received", "records_per_s", "server", "checks"} <= set(point), where
@@ -54,8 +92,11 @@ def check_point(scenario: str, target: str, point: dict[str, Any]) -> None:
         assert set(point) >= LOAD_FIELDS, (where, sorted(point))
         assert {"cpu_cores", "rss_mib", "rss_per_stream_kib"} <= set(point["server"]), where
         assert {"p50", "p99", "max", "samples"} <= set(point["latency_ms"]), where
-    if scenario == "resume-storm":
+    if scenario == "resume-storm" or point.get("kind") == "storm":
         assert {"reopen_s", "caught_up_s", "caught_up"} <= set(point["storm"]), where
+    if point.get("kind") == "storm":
+        assert {"before", "after", "delta"} <= set(point["storm"]["listen"]), where
+        assert {"refused", "connect_errors"} <= set(point["storm"]), where
     assert set(point["checks"]) >= CHECK_FIELDS, where
     if target == "ssegate":
         checks = point["checks"]

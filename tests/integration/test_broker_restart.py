@@ -12,7 +12,8 @@ from ssegate.devkafka import DevKafka
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster
 from tests.support.quotes import QuoteFeed, assert_exactly
-from tests.support.sse_client import open_stream, request
+from tests.support.sse_client import metric_value, open_stream, request
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -52,26 +53,43 @@ async def test_broker_restart_loses_nothing(
     try:
         streams = [await open_stream(gateway.port, "/p") for _ in range(10)]
         with QuoteFeed(info.bootstrap, topic, SYMBOLS, per_second=10) as feed:
-            await asyncio.sleep(1.5)
+            # Records flow to every stream before the outage: 5 rounds each, at least.
+            await until(
+                lambda: metric_value(gateway.port, 'ssegate_events_delivered_total{route="/p"}'),
+                30,
+                message="50 events delivered to each of the 10 streams before the outage",
+                accept=lambda delivered: delivered >= 10 * 5 * len(SYMBOLS),
+            )
             await asyncio.to_thread(broker.stop)
-            await asyncio.sleep(7)  # the probe runs every 5 s
-            ready = await request(gateway.port, "/ready")
-            assert ready.status == 503
-            assert b'"kafka": "unreachable' in ready.body
+            # The probe asks every 2 s (PROBE_INTERVAL) and gives up after 2 s more.
+            await until(
+                lambda: request(gateway.port, "/ready"),
+                30,
+                message="/ready to answer 503, Kafka unreachable",
+                accept=lambda r: r.status == 503 and b'"kafka": "unreachable' in r.body,
+            )
             await asyncio.to_thread(broker.start, port=info.port, data_dir=data)
-            await asyncio.sleep(3)
+            # Delivery resumes: every stream gets 10 rounds produced after the restart (the
+            # producer and the gateway's reader each reconnect with their own backoff).
+            after = 10 * len(SYMBOLS) * (feed.produced + 10)
+            await until(
+                lambda: metric_value(gateway.port, 'ssegate_events_delivered_total{route="/p"}'),
+                60,
+                message=f"{after} events delivered, 10 rounds past the restart",
+                accept=lambda delivered: delivered >= after,
+            )
             produced = feed.stop()
         expected = produced * len(SYMBOLS)
         for stream in streams:
             events = await stream.next_events(expected, timeout=60)
             assert_exactly(events, {s: range(1, produced + 1) for s in SYMBOLS})
             assert not stream.ended, "the stream stayed open through the outage"
-        for _ in range(100):
-            if (await request(gateway.port, "/ready")).status == 200:
-                break
-            await asyncio.sleep(0.2)
-        else:
-            pytest.fail("/ready did not recover")
+        await until(
+            lambda: request(gateway.port, "/ready"),
+            30,
+            message="/ready to recover",
+            accept=lambda r: r.status == 200,
+        )
         for stream in streams:
             await stream.close()
     finally:

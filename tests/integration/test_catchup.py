@@ -37,7 +37,7 @@ async def test_earliest_beyond_the_ring_then_live(
     live = await stream.next_events(40)
     assert_exactly(history + live, {s: range(1, 111) for s in SYMBOLS})
     metrics = (await request(gateway.port, "/metrics")).body.decode()
-    assert 'ssegate_resume_total{route="/p",outcome="kafka"} 1' in metrics
+    assert 'ssegate_resume_total{route="/p",outcome="catchup"} 1' in metrics
     assert "ssegate_catchup_readers 0" in metrics
     await stream.close()
 
@@ -80,6 +80,6 @@ async def test_catchup_readers_are_bounded_and_the_rest_wait(
     for events in results:
         assert_exactly(events, {s: range(1, 51) for s in SYMBOLS})
     metrics = (await request(gateway.port, "/metrics")).body.decode()
-    assert 'ssegate_resume_total{route="/p",outcome="kafka"} 4' in metrics
+    assert 'ssegate_resume_total{route="/p",outcome="catchup"} 4' in metrics
     for stream in streams:
         await stream.close()

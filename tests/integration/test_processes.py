@@ -15,7 +15,8 @@ from ssegate.kafka.eventid import encode_progress
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster
 from tests.support.quotes import QuoteFeed, assert_exactly, sequences
-from tests.support.sse_client import SseStream, open_stream, request
+from tests.support.sse_client import SseStream, metric_value, open_stream, request
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -52,6 +53,7 @@ class Client:
                 if self.stream is not None:
                     # A checkpoint may have moved the resume point past filtered records.
                     self.last_id = self.stream.last_event_id or self.last_id
+                # A real client's reconnect delay (its `retry:`), not a wait for a condition.
                 await asyncio.sleep(0.2)
             finally:
                 if self.stream is not None:
@@ -72,12 +74,32 @@ async def test_sigkill_with_100_clients_then_resume_on_a_new_instance(
             asyncio.create_task(c.run_until(lambda c=c: len(c.events) >= target["n"]))
             for c in clients
         ]
-        await asyncio.sleep(2)
+        # Every client is reading when the gateway dies.
+        await until(
+            lambda: min(len(c.events) for c in clients),
+            30,
+            message="5 rounds of events at every client",
+            accept=lambda fewest: fewest >= 5 * len(SYMBOLS),
+        )
         gateway.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
         gateway.process.wait()  # type: ignore[union-attr]
-        await asyncio.sleep(1)  # records keep coming while no gateway runs
+        # Records keep coming while no gateway runs.
+        killed = feed.produced
+        await until(
+            lambda: feed.produced,
+            30,
+            message="5 rounds produced while no gateway runs",
+            accept=lambda produced: produced >= killed + 5,
+        )
         gateways(routes, port=gateway.port)
-        await asyncio.sleep(2)
+        # Every client resumes on the new instance and reads past the restart.
+        wanted = (feed.produced + 5) * len(SYMBOLS)
+        await until(
+            lambda: min(len(c.events) for c in clients),
+            60,
+            message=f"{wanted} events (5 rounds past the restart) at every client",
+            accept=lambda fewest: fewest >= wanted,
+        )
         produced = feed.stop()
     target["n"] = produced * len(SYMBOLS)
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
@@ -102,11 +124,12 @@ async def test_sigterm_ends_every_stream_with_a_checkpoint_in_time(
     for stream in streams:
         assert len(await stream.next_events(3)) == 3
     # The reader has handed over all 8 records (IBM's too) before the shutdown begins.
-    for _ in range(100):
-        metrics = (await request(gateway.port, "/metrics")).body.decode()
-        if f'ssegate_kafka_records_read_total{{topic="{topic}"}} 8' in metrics:
-            break
-        await asyncio.sleep(0.1)
+    await until(
+        lambda: metric_value(gateway.port, f'ssegate_kafka_records_read_total{{topic="{topic}"}}'),
+        30,
+        message="the reader to hand over all 8 records",
+        accept=lambda read: read == 8,
+    )
     started = time.monotonic()
     assert gateway.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 3 + 2
@@ -183,14 +206,17 @@ async def test_a_crashed_worker_is_restarted(
     gateway = gateways([{"path": "/p", "topic": topic}], args=("--workers", "2"))
     victim, survivor = _workers(gateway)
     victim.kill()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pids = {w.pid for w in _workers(gateway) if w.status() != psutil.STATUS_ZOMBIE}
-        if len(pids) == 2 and victim.pid not in pids:
-            break
-        await asyncio.sleep(0.2)
-    else:
-        pytest.fail(f"no replacement worker: {pids}")
+
+    def live_workers() -> set[int]:
+        return {w.pid for w in _workers(gateway) if w.status() != psutil.STATUS_ZOMBIE}
+
+    pids = await until(
+        live_workers,
+        30,
+        message="a replacement worker",
+        accept=lambda pids: len(pids) == 2 and victim.pid not in pids,
+        ignoring=(psutil.Error,),  # a worker listed, then gone before its status is read
+    )
     assert survivor.pid in pids
     assert f"worker 0 (pid {victim.pid}) exited with status -9; restarting" in gateway.log() or (
         f"worker 1 (pid {victim.pid}) exited with status -9; restarting" in gateway.log()

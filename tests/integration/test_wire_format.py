@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster, Record
-from tests.support.sse_client import open_stream
+from tests.support.sse_client import metric_value, open_stream, request
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -82,7 +83,12 @@ async def test_earliest_and_latest(
     earliest = await open_stream(gateway.port, "/earliest")
     assert len(await earliest.next_events(9)) == 9
     latest = await open_stream(gateway.port, "/latest")
-    await asyncio.sleep(0.3)
+    # The stream has taken its start (the ends as of now) before the new records exist.
+    await until(
+        lambda: metric_value(gateway.port, 'ssegate_resume_total{route="/latest",outcome="fresh"}'),
+        10,
+        message="the /latest stream to start",
+    )
     kafka.produce(topic, [Record(f"new-{i}".encode(), key=str(i).encode()) for i in range(6)])
     got = await latest.next_events(6)
     assert sorted(e.data for e in got) == sorted(f"new-{i}" for i in range(6))
@@ -97,8 +103,6 @@ async def test_earliest_and_latest(
 async def test_topic_that_does_not_exist_yet(
     kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
 ) -> None:
-    from tests.support.sse_client import request
-
     topic = f"late-{kafka.new_topic(partitions=1)}"  # a name no one created
     gateway = gateways(
         [{"path": "/late", "topic": topic}],
@@ -108,10 +112,13 @@ async def test_topic_that_does_not_exist_yet(
     stream = await open_stream(gateway.port, "/late")
     assert stream.response.status == 200
     await stream.wait_raw(b":\n\n")
-    await asyncio.sleep(1.5)
-    ready = await request(gateway.port, "/ready")
-    assert ready.status == 503
-    assert f'"{topic}": "missing"'.encode() in ready.body
+    # The reader finds the topic missing at its first metadata look (metadata_refresh 1s).
+    await until(
+        lambda: request(gateway.port, "/ready"),
+        15,
+        message=f"/ready to answer 503, {topic} missing",
+        accept=lambda r: r.status == 503 and f'"{topic}": "missing"'.encode() in r.body,
+    )
     metrics = (await request(gateway.port, "/metrics")).body.decode()
     assert f'ssegate_topic_missing{{topic="{topic}"}} 1' in metrics
 

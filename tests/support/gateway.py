@@ -7,12 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.waiting import WaitTimeout, until_sync
 
 
 def free_port() -> int:
@@ -56,19 +57,27 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ),
             )
-        deadline = time.monotonic() + timeout
         path = "/ready" if wait_ready else "/health"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.base + path, timeout=1) as response:  # noqa: S310
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"gateway not {path[1:]} within {timeout}s:\n{self.log()}")
+        process = self.process
+
+        def answers_200() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"gateway exited {process.returncode}:\n{self.log()}")
+            # A refused connection or a 503 (urllib's HTTPError) is an OSError: not yet.
+            with urllib.request.urlopen(self.base + path, timeout=1) as response:  # noqa: S310
+                return bool(response.status == 200)
+
+        try:
+            until_sync(
+                answers_200,
+                timeout,
+                interval=0.1,
+                message=f"gateway {path} to answer 200",
+                ignoring=(OSError,),
+            )
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\ngateway log:\n{self.log()}") from None
+        return self
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")

@@ -188,3 +188,12 @@ async def open_stream(
         if length is not None:
             response.body = await reader.readexactly(int(length))
     return stream
+
+
+async def metric_value(port: int, sample: str) -> float:
+    """The value of `sample` (`name{labels}`) in /metrics; 0 while the series is absent."""
+    for line in (await request(port, "/metrics")).body.decode().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0

@@ -2,8 +2,10 @@
 
 These classes hold values and nothing else (like h2's H2Configuration): the loader
 (`ssegate.config.loader`) fills them from YAML, substitutes `${env.NAME}`, and checks what
-a type cannot express (parameters a route does not capture, for instance). Every default
-bounds a resource, with the reason beside it. `docs/configuration.md` documents each field.
+a type cannot express (ranges, duplicate listeners, static files); `ssegate.wiring` compiles
+the routes and checks them (parameters a route does not capture, for instance). Every
+default bounds a resource, with the reason beside it. `docs/configuration.md` documents
+each field.
 
 Durations accept a number of seconds or a string with a unit (`500ms`, `15s`, `2m`, `1h`);
 sizes accept a number of bytes or a string with a unit (`64KiB`, `1MiB`, `1GiB`, `1MB`).
@@ -98,8 +100,14 @@ class CorsConfig(_Section, frozen=True):
 class Limits(_Section, frozen=True):
     """Bounds that keep one client from hurting the others."""
 
-    max_streams: int = 50_000  # per process: the performance budget per worker
+    max_streams: int = 50_000  # per process: the performance budget per worker; then 503
     max_streams_per_ip: int = 0  # 0 = unlimited; beyond it: 429
+    # New streams get 503 while the event loop runs later than this: the process has more
+    # work than it can do, and refusing newcomers keeps the established streams; 0 = off.
+    max_loop_lag: Seconds = Seconds(1.0)
+    # Resumes per second a route admits while it closes streams for slowness (10 s after
+    # the last one); the others are told to come back in 2-4 s. 0 = unlimited.
+    reconnect_budget: int = 1000
     # Topics read at once (each a consumer and a thread): a route with `${params.x}` in its
     # topic must not let clients open readers without end; beyond it: 429.
     max_topics: int = 100

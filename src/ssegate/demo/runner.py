@@ -6,11 +6,11 @@ import os
 import sys
 from pathlib import Path
 
-from ssegate.config.loader import load_config
 from ssegate.demo.producer import PriceFeed
 from ssegate.devkafka import DevKafka, default_home
 from ssegate.devkafka.topics import create_topic
 from ssegate.server import run
+from ssegate.wiring import load
 
 TOPIC = "events"
 
@@ -29,7 +29,7 @@ def run_demo(config_path: Path, *, port: int | None = None) -> int:
     try:
         create_topic(info.bootstrap, TOPIC, partitions=3, exist_ok=True)
         os.environ["KAFKA_BOOTSTRAP"] = info.bootstrap
-        loaded = load_config(config_path)
+        compiled = load(config_path)
         feed = PriceFeed(info.bootstrap, TOPIC)
         feed.start()
         _say(f"producing stock prices to topic {TOPIC!r} at {info.bootstrap}")
@@ -41,7 +41,7 @@ def run_demo(config_path: Path, *, port: int | None = None) -> int:
             print(f"  curl -N {base}/events/AAPL/nasdaq", flush=True)
             _say("Ctrl-C stops everything")
 
-        run(loaded, on_listening=listening)
+        run(compiled, on_listening=listening)
     finally:
         if feed is not None:
             feed.stop()

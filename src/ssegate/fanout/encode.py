@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 
 from ssegate.kafka.eventid import IdForm, format_event_id
-from ssegate.kafka.records import KafkaRecord
+from ssegate.sources.record import Record
 from ssegate.sse.wire import encode_data
 
 _DELETE = b"event:delete\n"
 
 
-def record_body(record: KafkaRecord) -> bytes:
+def record_body(record: Record) -> bytes:
     """Everything after the `id:` line, cached on the record."""
     body = record.cached_data
     if body is None:
@@ -31,14 +31,14 @@ def record_body(record: KafkaRecord) -> bytes:
     return body
 
 
-def record_event_id(record: KafkaRecord, progress: str, form: IdForm) -> bytes:
+def record_event_id(record: Record, progress: str, form: IdForm) -> bytes:
     """The `id:` value for `record` given the progress after it."""
     return format_event_id(
         progress, form=form, etag=record.etag, key=record.key if form is IdForm.KEY else None
     ).encode("ascii")
 
 
-def encode_record(record: KafkaRecord, progress: str, form: IdForm) -> bytes:
+def encode_record(record: Record, progress: str, form: IdForm) -> bytes:
     """The complete event for `record`."""
     return b"id:" + record_event_id(record, progress, form) + b"\n" + record_body(record)
 

@@ -7,27 +7,56 @@ that payload in one write, framed once per framing (HTTP/1.1 chunked, HTTP/2 ...
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from ssegate.kafka.eventid import IdForm
 from ssegate.observe.metrics import Value
 from ssegate.routing.filters import ResolvedFilters, index_keys, matches
-from ssegate.sse.stream import Framing
-
-if TYPE_CHECKING:
-    from ssegate.fanout.subscriber import Subscriber
-    from ssegate.kafka.records import KafkaRecord
-
-GroupKey = tuple[str, ResolvedFilters, IdForm]  # (route, filters, id form)
+from ssegate.sources.record import Record
+from ssegate.sse.stream import EventSink, Framing
 
 
-class SubscriptionGroup:
-    """Live members sharing (route, filters, id form) on one topic."""
+class GroupKey(NamedTuple):
+    """What makes two streams of a topic get the same bytes."""
+
+    route: str  # the route's path template (streams of different routes never share)
+    filters: ResolvedFilters
+    form: IdForm
+
+
+def _accept_all(record: Record) -> bool:
+    return True
+
+
+def accepts_for(filters: ResolvedFilters) -> Callable[[Record], bool]:
+    """The predicate `filters` apply to a record (all records when there are none)."""
+    if not filters:
+        return _accept_all
+
+    def accepts(record: Record) -> bool:
+        return matches(filters, record.key, record.headers)
+
+    return accepts
+
+
+class Member(Protocol):
+    """A live stream, as its group sees it."""
+
+    @property
+    def sink(self) -> EventSink: ...
+
+
+M = TypeVar("M", bound=Member)
+
+
+class SubscriptionGroup(Generic[M]):
+    """Live members sharing a `GroupKey` on one topic."""
 
     __slots__ = (
+        "accepts",
         "bytes_delivered",
         "events_delivered",
-        "filters",
         "form",
         "frames",
         "index_keys",
@@ -35,7 +64,6 @@ class SubscriptionGroup:
         "last_progress",
         "last_write",
         "members",
-        "route",
     )
 
     def __init__(
@@ -48,9 +76,10 @@ class SubscriptionGroup:
         now: float,
     ) -> None:
         self.key = key
-        self.route, self.filters, self.form = key
-        self.index_keys = index_keys(self.filters) if self.filters else None
-        self.members: dict[Subscriber, None] = {}
+        self.form = key.form
+        self.accepts = accepts_for(key.filters)
+        self.index_keys = index_keys(key.filters) if key.filters else None
+        self.members: dict[M, None] = {}
         self.frames: list[bytes] = []
         # The progress the members' last id (or checkpoint) carried, for heartbeats.
         self.last_progress = progress
@@ -59,15 +88,12 @@ class SubscriptionGroup:
         self.bytes_delivered = bytes_delivered
 
     def __repr__(self) -> str:
-        return f"<SubscriptionGroup route={self.route} members={len(self.members)}>"
+        return f"<SubscriptionGroup route={self.key.route} members={len(self.members)}>"
 
-    def accepts(self, record: KafkaRecord) -> bool:
-        return not self.filters or matches(self.filters, record.key, record.headers)
-
-    def write_all(self, payload: bytes, now: float, high_water: int) -> list[Subscriber]:
+    def write_all(self, payload: bytes, now: float, high_water: int) -> list[M]:
         """Write `payload` to every member; return those now over the high-water mark."""
         framed: dict[Framing, bytes] = {}
-        over: list[Subscriber] = []
+        over: list[M] = []
         for member in self.members:
             sink = member.sink
             framing = sink.framing
@@ -85,7 +111,7 @@ class SubscriptionGroup:
         self.frames.append(frame)
         self.last_progress = progress
 
-    def flush(self, now: float, high_water: int) -> list[Subscriber]:
+    def flush(self, now: float, high_water: int) -> list[M]:
         """Deliver the frames gathered from this batch; return the members to drop."""
         payload = b"".join(self.frames)
         events = len(self.frames)

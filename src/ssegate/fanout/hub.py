@@ -1,72 +1,94 @@
-"""One topic in one process: its shared reader, its ring, its subscription groups.
+"""One topic in one process: its live source, its ring, its subscription groups.
 
-The hub is the reader's listener: each batch is appended to the ring, the live progress
-moves record by record, and each record is offered only to the groups that can want it
-(groups whose filters all name keys are indexed by key; the rest are scanned). Every group
-that took something gets one write per member. Then subscribers waiting for the reader to
-reach them are looked at again.
+The hub is the live source's listener: each batch is appended to the ring, the live
+progress moves record by record, and each record is offered only to the groups that can
+want it (groups whose filters all name keys are indexed by key; the rest are scanned).
+Every group that took something gets one write per member. Then subscribers waiting for
+the source to reach them are looked at again.
+
+The hub also drives its subscribers' state machines (`advance`): it parks those that wait
+for the source, and makes those that caught up live members of their group.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Mapping
 from itertools import chain
-from typing import TYPE_CHECKING
 
+from ssegate.fanout.context import FanoutOptions, StreamContext
 from ssegate.fanout.encode import checkpoint, encode_record
-from ssegate.fanout.group import SubscriptionGroup
+from ssegate.fanout.group import GroupKey, SubscriptionGroup
+from ssegate.fanout.replay import ReplayCache
+from ssegate.fanout.ring import TopicRing
+from ssegate.fanout.start import StartAt
+from ssegate.fanout.subscriber import Next, Subscriber
 from ssegate.kafka.eventid import IdForm
 from ssegate.kafka.position import Position
-from ssegate.kafka.reader import Ack, PartitionStart, TopicReader
-from ssegate.kafka.ring import TopicRing
-from ssegate.routing.filters import ResolvedFilters, matches
+from ssegate.observe.metrics import GatewayMetrics, RouteStats
+from ssegate.sources.protocol import Ack, PartitionStart, Source, SourceFailure
+from ssegate.sources.record import Record
+from ssegate.sse.stream import CloseReason, EventSink
 from ssegate.sse.wire import COMMENT
-
-if TYPE_CHECKING:
-    from ssegate.fanout.service import Fanout
-    from ssegate.fanout.subscriber import Subscriber
-    from ssegate.kafka.records import KafkaRecord
 
 logger = logging.getLogger("ssegate.fanout")
 
+# A partition read to its end has seen everything stamped before the fetch that reported
+# that end. Fetches of idle partitions come every fetch.wait.max.ms (20 ms here), so a
+# second back is safe (kafka.position rule 2).
+EXTENT_MARGIN_MS = 1000
 
-def _accept_all(record: KafkaRecord) -> bool:
-    return True
+
+class TopicState(enum.Enum):
+    """What `/ready` says of a topic."""
+
+    STARTING = "starting"  # the source has not said which partitions it reads
+    MISSING = "missing"  # the topic does not exist (streams wait for it)
+    OK = "ok"
+    FAILED = "no reader"  # the source failed; it is opened again after a delay
+
+
+Group = SubscriptionGroup[Subscriber]
 
 
 class TopicHub:
-    """The shared reader of a topic and everything subscribed to it."""
+    """The live source of a topic and everything subscribed to it."""
 
-    def __init__(self, service: Fanout, topic: str, *, dynamic: bool) -> None:
-        self.service = service
+    def __init__(
+        self,
+        topic: str,
+        context: StreamContext,
+        metrics: GatewayMetrics,
+        *,
+        dynamic: bool,
+        on_idle: Callable[[TopicHub], None],
+        on_failed: Callable[[TopicHub, SourceFailure], None],
+    ) -> None:
         self.topic = topic
-        self.dynamic = dynamic
-        ring = service.ring_config
-        self.ring = TopicRing(ring.max_records, ring.max_bytes)
-        self.progress = Position()  # the reader's position: the live progress
+        self.dynamic = dynamic  # no route names it literally: closed when idle
+        self._context = context
+        options: FanoutOptions = context.options
+        self._clock = context.clock
+        self._high_water = options.high_water
+        self.ring = TopicRing(options.ring_records, options.ring_bytes)
+        self.replays = ReplayCache()
+        self.progress = Position()  # the live source's position: the live progress
         self.partitions: dict[int, PartitionStart] = {}
         self._ends: dict[int, int] = {}
         self.assigned = False
         self.missing = False
-        self.failure: str | None = None
-        self.groups: dict[tuple[object, ...], SubscriptionGroup] = {}
-        self._by_key: dict[bytes, list[SubscriptionGroup]] = {}
-        self._scan: list[SubscriptionGroup] = []
+        self.failure: SourceFailure | None = None
+        self.groups: dict[GroupKey, Group] = {}
+        self._by_key: dict[bytes, list[Group]] = {}
+        self._scan: list[Group] = []
         self.subscribers: dict[Subscriber, None] = {}
-        self.waiting: dict[Subscriber, None] = {}
-        metrics = service.metrics
+        self._waiting: dict[Subscriber, None] = {}
+        self._on_idle = on_idle
+        self._on_failed = on_failed
         self._records_read = metrics.records_read.labels(topic)
         self._missing_gauge = metrics.topic_missing.labels(topic)
-        self.reader = TopicReader(
-            topic,
-            service.reader_config,
-            self,
-            service.loop,
-            prefill=ring.max_records,
-            metadata_refresh=service.metadata_refresh,
-            max_delay=service.max_delay,
-        )
+        self.source: Source = context.sources.open_live(topic, self, prefill=options.ring_records)
 
     def __repr__(self) -> str:
         return (
@@ -75,12 +97,20 @@ class TopicHub:
         )
 
     def start(self) -> None:
-        self.reader.start()
+        self.source.start()
 
-    # -- positions -------------------------------------------------------------------------
+    @property
+    def state(self) -> TopicState:
+        if self.failure is not None:
+            return TopicState.FAILED
+        if self.missing:
+            return TopicState.MISSING
+        return TopicState.OK if self.assigned else TopicState.STARTING
+
+    # -- positions (TopicView) -------------------------------------------------------------
 
     def position(self, partition: int) -> int:
-        """The next offset the reader hands over for `partition`."""
+        """The next offset the source hands over for `partition`."""
         position = self.progress.get(partition)
         return position if position is not None else self.partitions[partition].start
 
@@ -91,34 +121,48 @@ class TopicHub:
     def lag(self) -> int:
         return sum(max(self._ends.get(p, 0) - self.position(p), 0) for p in self.partitions)
 
-    @staticmethod
-    def accepts_for(filters: ResolvedFilters) -> Callable[[KafkaRecord], bool]:
-        if not filters:
-            return _accept_all
-
-        def accepts(record: KafkaRecord) -> bool:
-            return matches(filters, record.key, record.headers)
-
-        return accepts
-
     # -- membership ------------------------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> None:
+    def subscribe(
+        self,
+        sink: EventSink,
+        *,
+        key: GroupKey,
+        stats: RouteStats,
+        start: StartAt,
+        on_close: Callable[[CloseReason], None] | None = None,
+    ) -> Subscriber:
+        subscriber = Subscriber(
+            self, self._context, self, sink, key=key, stats=stats, start=start, on_close=on_close
+        )
+        sink.listener = subscriber
+        stats.open.inc()
+        stats.opened.inc()
         self.subscribers[subscriber] = None
-        subscriber.advance()
+        self.advance(subscriber)
+        return subscriber
 
-    def join(self, subscriber: Subscriber) -> None:
-        """Make a subscriber whose position equals the reader's a live group member."""
-        key = subscriber.group_key
+    def advance(self, subscriber: Subscriber) -> None:
+        """Run the subscriber's state machine one step and do what it asks (Membership)."""
+        self._waiting.pop(subscriber, None)
+        step = subscriber.advance()
+        if step is Next.WAIT:
+            self._waiting[subscriber] = None
+        elif step is Next.JOIN:
+            self._join(subscriber)
+
+    def _join(self, subscriber: Subscriber) -> None:
+        """Make a subscriber whose position equals the source's a live group member."""
+        key = subscriber.key
         group = self.groups.get(key)
         if group is None:
             stats = subscriber.stats
-            group = SubscriptionGroup(
+            group = Group(
                 key,
                 events_delivered=stats.events,
                 bytes_delivered=stats.bytes,
                 progress=self.progress.encoded(),
-                now=self.service.loop.time(),
+                now=self._clock.monotonic(),
             )
             self.groups[key] = group
             if group.index_keys is None:
@@ -126,22 +170,22 @@ class TopicHub:
             else:
                 for record_key in group.index_keys:
                     self._by_key.setdefault(record_key, []).append(group)
-        self.waiting.pop(subscriber, None)
         group.members[subscriber] = None
-        subscriber.went_live(group)
+        subscriber.went_live(group, self.progress.id_progress(None))
 
     def leave(self, subscriber: Subscriber) -> None:
+        """The subscriber closed (Membership)."""
         self.subscribers.pop(subscriber, None)
-        self.waiting.pop(subscriber, None)
+        self._waiting.pop(subscriber, None)
         group = subscriber.group
         if group is not None:
             group.members.pop(subscriber, None)
             if not group.members:
                 self._drop_group(group)
         if not self.subscribers:
-            self.service.hub_idle(self)
+            self._on_idle(self)
 
-    def _drop_group(self, group: SubscriptionGroup) -> None:
+    def _drop_group(self, group: Group) -> None:
         del self.groups[group.key]
         if group.index_keys is None:
             self._scan.remove(group)
@@ -153,15 +197,20 @@ class TopicHub:
                     del self._by_key[record_key]
 
     def _wake_waiting(self) -> None:
-        if self.waiting:
-            for subscriber in list(self.waiting):
-                self.waiting.pop(subscriber, None)
-                subscriber.advance()
+        if self._waiting:
+            for subscriber in list(self._waiting):
+                if subscriber in self._waiting:
+                    self.advance(subscriber)
 
-    # -- ReaderListener --------------------------------------------------------------------
+    def close_all(self, reason: CloseReason) -> None:
+        """End every stream cleanly, each with a checkpoint of where to resume."""
+        for subscriber in list(self.subscribers):
+            subscriber.close(reason, final=subscriber.final_checkpoint())
+
+    # -- SourceListener --------------------------------------------------------------------
 
     def on_partitions(self, partitions: Mapping[int, PartitionStart]) -> None:
-        now_ms = self.service.now_ms()
+        now_ms = self._clock.wall_ms()
         for partition, start in partitions.items():
             self.partitions[partition] = start
             self.ring.start_partition(partition, start.start, log_start=start.log_start)
@@ -174,19 +223,19 @@ class TopicHub:
         self._missing_gauge.set(0)
         self._wake_waiting()
 
-    def on_batch(self, records: list[KafkaRecord], eofs: dict[int, int], ack: Ack) -> None:
+    def on_batch(self, records: list[Record], eofs: dict[int, int], ack: Ack) -> None:
         try:
             self._dispatch(records, eofs)
         finally:
             ack()
         self._wake_waiting()
 
-    def _dispatch(self, records: list[KafkaRecord], eofs: dict[int, int]) -> None:
+    def _dispatch(self, records: list[Record], eofs: dict[int, int]) -> None:
         ring = self.ring
         progress = self.progress
         by_key = self._by_key
         scan = self._scan
-        touched: list[SubscriptionGroup] = []
+        touched: list[Group] = []
         for record in records:
             partition = record.partition
             position = progress.get(partition)
@@ -213,48 +262,48 @@ class TopicHub:
                     touched.append(group)
                 group.add(frame, exact)
         if eofs:
-            now_ms = self.service.now_ms()
+            now_ms = self._clock.wall_ms()
             for partition, end in eofs.items():
                 progress.reached_end(partition, end, now_ms)
         self._records_read.value += len(records)
         if touched:
-            now = self.service.loop.time()
-            high_water = self.service.high_water
+            now = self._clock.monotonic()
+            high_water = self._high_water
             over: list[Subscriber] = []
             for group in touched:
                 over.extend(group.flush(now, high_water))
             for subscriber in over:
-                subscriber.close("slow_client")
+                subscriber.close(CloseReason.SLOW_CLIENT)
 
-    def on_topic_missing(self) -> None:
+    def on_missing(self) -> None:
         self.missing = True
         self._missing_gauge.set(1)
 
-    def on_high_watermarks(self, high: Mapping[int, int]) -> None:
-        self._ends.update(high)
-        # A partition read to its end has seen everything stamped before the fetch that
-        # reported that end; fetches of idle partitions come every fetch.wait.max.ms (0.5 s),
-        # so a second back is safe (kafka.position rule 2).
-        seen_before = self.service.now_ms() - 1000
-        for partition, end in high.items():
+    def on_extent(self, ends: Mapping[int, int]) -> None:
+        self._ends.update(ends)
+        seen_before = self._clock.wall_ms() - EXTENT_MARGIN_MS
+        for partition, end in ends.items():
             if partition in self.partitions and self.position(partition) >= end:
                 self.progress.reached_end(partition, end, seen_before)
-        for subscriber in list(self.waiting):
-            subscriber.reject_position(high)
+        for subscriber in list(self._waiting):
+            if subscriber.reject_position(ends):
+                self.advance(subscriber)
 
     def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
-        pass  # the shared reader starts within the log; only catch-up readers meet gaps
+        pass  # the live source starts within the log; only catch-up sources meet gaps
 
-    def on_failure(self, message: str) -> None:
-        self.failure = message
-        logger.error("the reader of topic %r failed (%s); ending its streams", self.topic, message)
-        self.service.hub_failed(self)
+    def on_failure(self, failure: SourceFailure) -> None:
+        if self.failure is not None:
+            return
+        self.failure = failure
+        logger.error("the source of topic %r failed: %s; ending its streams", self.topic, failure)
+        self._on_failed(self, failure)
 
     # -- heartbeats ------------------------------------------------------------------------
 
     def heartbeat(self, now: float, interval: float) -> None:
         """Keep idle streams open; move their resume point past filtered-out records."""
-        high_water = self.service.high_water
+        high_water = self._high_water
         over: list[Subscriber] = []
         progress: str | None = None
         for group in self.groups.values():
@@ -269,7 +318,7 @@ class TopicHub:
                 payload = COMMENT
             over.extend(group.write_all(payload, now, high_water))
         for subscriber in over:
-            subscriber.close("slow_client")
+            subscriber.close(CloseReason.SLOW_CLIENT)
         for subscriber in list(self.subscribers):
             if subscriber.group is None and now - subscriber.last_write >= interval:
                 subscriber.heartbeat(now)

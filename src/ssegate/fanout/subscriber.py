@@ -1,106 +1,140 @@
 """One client's subscription: where it starts, how it catches up, when it goes live.
 
-Theory of operation (states in `State`):
+A subscriber moves through the states of `State`, only along these transitions (`_enter`
+refuses any other):
 
-1. RESOLVING: the start is a time (`?since=`, or a compact id): Kafka's offsets-for-times
-   turns it into positions first.
-2. PENDING: the topic's reader has not assigned its partitions yet (the topic may not
-   exist), or the position is ahead of the reader on some partition (the reader is still
-   filling its ring after a start). Re-examined after every batch.
-3. CATCHUP_WAITING / CATCHUP: the position is older than the ring on some partition. A
-   temporary reader (a bounded number run at once; the rest wait their turn with
-   heartbeats) reads from the position until the ring covers every partition.
-4. REPLAYING: everything from the position on is in the ring; it is written in chunks,
-   pausing while the connection's buffer is full.
-5. LIVE: the position equals the reader's; the subscriber is a member of its group and gets
-   each batch with everyone else. Nothing is written twice or skipped at any seam, because
-   every step starts exactly at the offsets the previous step ended with, and the ring's
-   coverage and the reader's position only change on the loop, between steps.
-6. CLOSED: gone; every resource released.
+    from            to                          when
+    WAITING         RESOLVING                   the start is a time (`?since=`, a compact
+                                                id) or `compacted`: ask the source first
+    WAITING         WAITING                     the source has not assigned its partitions
+                                                (the topic may not exist), or the position
+                                                is ahead of it: looked at after each batch
+    WAITING         CATCHUP / CATCHUP_QUEUED    the position is older than the ring
+    WAITING         REPLAYING                   the ring covers the position
+    RESOLVING       WAITING                     the lookup answered (then on at once)
+    CATCHUP_QUEUED  CATCHUP                     a catch-up turn came free
+    CATCHUP         WAITING                     the ring covers the position again
+    REPLAYING       REPLAYING                   one chunk written, more to come
+    REPLAYING       WAITING                     `compacted`: the ring is exhausted but the
+                                                reader has not yet reached the snapshot's end
+    REPLAYING       CATCHUP / CATCHUP_QUEUED    the ring evicted what is left to replay
+    REPLAYING       LIVE                        the ring is exhausted: it joins its group
+    any but CLOSED  CLOSED                      the client left, it was too slow, the
+                                                source failed, or the server drains
 
-While not live, ids carry the subscriber's own position; once live, the reader's. A
-partition the subscriber's id does not name is read from its start. A resumed position
-that retention deleted is moved to the oldest offset left, after one `event:gap`.
-With `start: compacted`, records are gathered per key until the join, then written, the
-latest value of each key only, before the live stream.
+Nothing is written twice or skipped at any seam: each step starts exactly at the offsets
+the previous one ended with, and the ring and the live position change only on the loop,
+between steps. While not live, ids carry the subscriber's own position; once live, the
+live source's. A resumed position that retention deleted moves to the oldest offset left,
+after one `event:gap`. The hub drives the machine: `advance()` says what the hub must do
+next (`Next`), and every later event (a lookup's answer, a catch-up that reached the
+ring, room to write more replay) asks the hub to advance it again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import replace
 from itertools import islice
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Protocol
 
-from ssegate.fanout.encode import checkpoint, encode_record
-from ssegate.kafka.eventid import CompactProgress, IdForm
+from ssegate.fanout.catchup import CatchUpListener
+from ssegate.fanout.encode import checkpoint
+from ssegate.fanout.group import GroupKey, SubscriptionGroup, accepts_for
+from ssegate.fanout.replay import ReplayChunk, position_key, take
+from ssegate.fanout.snapshot import CompactedSnapshot
+from ssegate.fanout.start import (
+    ResumeOutcome,
+    StartAt,
+    initial_position,
+    position_at_time,
+)
 from ssegate.kafka.position import Position
-from ssegate.kafka.reader import Ack, CatchUpReader, PartitionStart
-from ssegate.sse.wire import COMMENT
+from ssegate.sse.stream import CloseReason
+from ssegate.sse.wire import COMMENT, encode_retry
 
 if TYPE_CHECKING:
-    from ssegate.fanout.group import GroupKey, SubscriptionGroup
-    from ssegate.fanout.hub import TopicHub
-    from ssegate.kafka.records import KafkaRecord
+    import asyncio
+    from collections.abc import Callable
+
+    from ssegate.fanout.context import StreamContext, TopicView
     from ssegate.observe.metrics import RouteStats
-    from ssegate.routing.filters import ResolvedFilters
+    from ssegate.sources.protocol import Ack, Source, SourceFailure
+    from ssegate.sources.record import Record
     from ssegate.sse.stream import EventSink
 
 logger = logging.getLogger("ssegate.fanout")
 
-REPLAY_CHUNK = 1000  # records per loop turn while replaying: bounds loop latency
-
 
 class State(enum.Enum):
+    WAITING = "waiting"
     RESOLVING = "resolving"
-    PENDING = "pending"
-    CATCHUP_WAITING = "catchup-waiting"
+    CATCHUP_QUEUED = "catchup-queued"
     CATCHUP = "catchup"
     REPLAYING = "replaying"
     LIVE = "live"
     CLOSED = "closed"
 
 
-Policy = Literal["earliest", "latest", "compacted"]
+_CATCHUP = (State.CATCHUP, State.CATCHUP_QUEUED)
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    State.WAITING: frozenset(
+        {State.WAITING, State.RESOLVING, State.REPLAYING, *_CATCHUP, State.CLOSED}
+    ),
+    State.RESOLVING: frozenset({State.WAITING, State.CLOSED}),
+    State.CATCHUP_QUEUED: frozenset({State.CATCHUP, State.CLOSED}),
+    State.CATCHUP: frozenset({State.WAITING, State.CLOSED}),
+    State.REPLAYING: frozenset(
+        {State.REPLAYING, State.WAITING, State.LIVE, *_CATCHUP, State.CLOSED}
+    ),
+    State.LIVE: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+"""The docstring's table: state -> the states it may go to."""
 
 
-@dataclass(frozen=True, slots=True)
-class StartAt:
-    """Where a stream begins: a valid id's position, a time, or the route's policy."""
+class Next(enum.Enum):
+    """What the hub does after `advance()`."""
 
-    policy: Policy
-    positions: Mapping[int, int] | None = None  # from an exact id
-    compact: CompactProgress | None = None  # from a compact id
-    since_ms: int | None = None  # from ?since=
-    invalid: bool = False  # the client sent an id that did not decode (counted)
+    NOTHING = "nothing"  # the subscriber carries on by itself (lookup, replay, catch-up)
+    WAIT = "wait"  # park it until the live source moves
+    JOIN = "join"  # it stands where the live source is: make it a live member
 
-    @property
-    def resumed(self) -> bool:
-        """Whether the client sent a position it had reached (gaps are reported)."""
-        return self.positions is not None or self.compact is not None
+
+class Membership(Protocol):
+    """What a subscriber asks of its topic's hub."""
+
+    def advance(self, subscriber: Subscriber) -> None:
+        """Run `subscriber.advance()` and do what it says."""
+
+    def leave(self, subscriber: Subscriber) -> None: ...
+
+
+class InvalidTransition(RuntimeError):
+    """A bug: the subscriber was asked to move along no transition of its table."""
 
 
 class Subscriber:
     """One open stream's place in the fan-out (see the module docstring)."""
 
     __slots__ = (
-        "_catchup_ack",
+        "_accepts",
+        "_began",
+        "_catchup",
+        "_context",
         "_gap_reported",
+        "_held_acks",
+        "_membership",
         "_on_close",
         "_replay_scheduled",
         "_snapshot",
-        "_snapshot_from",
-        "_snapshot_target",
-        "catchup",
-        "filters",
+        "_view",
         "form",
         "group",
-        "group_key",
-        "hub",
+        "key",
         "last_progress",
         "last_write",
         "outcome",
@@ -113,144 +147,170 @@ class Subscriber:
 
     def __init__(
         self,
-        hub: TopicHub,
+        view: TopicView,
+        context: StreamContext,
+        membership: Membership,
         sink: EventSink,
         *,
-        group_key: GroupKey,
+        key: GroupKey,
         stats: RouteStats,
         start: StartAt,
-        now: float,
-        on_close: Callable[[], None] | None = None,
+        on_close: Callable[[CloseReason], None] | None = None,
     ) -> None:
-        self.hub = hub
+        self._view = view
+        self._context = context
+        self._membership = membership
         self.sink = sink
-        self.group_key = group_key
-        self.filters: ResolvedFilters = group_key[1]
-        self.form: IdForm = group_key[2]
+        self.key = key
+        self.form = key.form
+        self._accepts = accepts_for(key.filters)
         self.stats = stats
         self.start = start
-        self.state = State.PENDING
-        self.group: SubscriptionGroup | None = None
+        self.state = State.WAITING
+        self.group: SubscriptionGroup[Subscriber] | None = None
         self.position: Position | None = None  # own position while not live
-        self.last_write = now
-        self.last_progress = ""  # the progress text of the last id the client got, while not live
-        self.catchup: CatchUpReader | None = None
-        self._catchup_ack: Ack | None = None
+        self.last_write = context.clock.monotonic()
+        # The progress text of the last id the client got, while not live.
+        self.last_progress = ""
+        # Where a client without an id began (its resume point until it gets an id).
+        self._began = ""
+        self._catchup: Source | None = None
+        # Acks of catch-up batches written while the socket was full: the source reads on
+        # when they are called (on_writable). One per batch: an ack never called would
+        # hold one of the source's in-flight slots for good.
+        self._held_acks: list[Ack] = []
         self._replay_scheduled = False
         self._gap_reported = False
-        # start: compacted: key -> latest record, in the order of those latest records.
-        self._snapshot: dict[object, KafkaRecord] | None = None
-        self._snapshot_from: Position | None = None
-        self._snapshot_target: dict[int, int] = {}  # the ends when the stream opened
-        self.outcome: str | None = None  # how the stream started, once known (metrics)
+        self._snapshot: CompactedSnapshot | None = None
+        self.outcome: ResumeOutcome | None = None  # how the stream started, once known
         self._on_close = on_close
         if start.invalid:
-            self._set_outcome("invalid")
+            self._set_outcome(ResumeOutcome.INVALID)
 
     def __repr__(self) -> str:
-        return f"<Subscriber {self.state.value} topic={self.hub.topic} route={self.stats.route}>"
+        return f"<Subscriber {self.state.value} topic={self._view.topic} route={self.key.route}>"
+
+    def _enter(self, state: State) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransition(f"{self!r}: {self.state.value} -> {state.value}")
+        self.state = state
 
     # -- the state machine -----------------------------------------------------------------
 
-    def advance(self) -> None:
-        """Move as far as the hub's current state allows (rules 1-5)."""
+    def advance(self) -> Next:
+        """Move as far as the topic's state allows; say what the hub must do next."""
         self._replay_scheduled = False
-        if self.state not in (State.PENDING, State.REPLAYING):
-            return
-        hub = self.hub
-        if not hub.assigned:
-            self._wait()
-            return
+        if self.state is not State.WAITING and self.state is not State.REPLAYING:
+            return Next.NOTHING
+        view = self._view
+        if not view.assigned:
+            return self._wait()
         position = self.position
         if position is None:
-            if (
-                self.start.compact is not None
-                or self.start.since_ms is not None
-                or (self.start.policy == "compacted" and not self.start.resumed)
-            ):
-                self._resolve()
-                return
-            position = self.position = self._initial_position()
-        for partition in hub.partitions:
-            if position.get(partition) is None:
-                position.set(partition, 0)  # a partition the id does not know: from its start
+            if not self.start.fits(view.partitions):
+                assert self.start.positions is not None
+                logger.info(
+                    "stream on %r: id names partitions %s the topic does not have; starting %s",
+                    view.topic,
+                    sorted(set(self.start.positions) - set(view.partitions)),
+                    self.start.policy.value,
+                )
+                self._invalid_id()
+            time_ms = self.start.lookup_time(self._context.options.compact_id_margin_ms)
+            if time_ms is not None or self.start.needs_ends:
+                self._resolve(time_ms)
+                return Next.NOTHING
+            ends = {p: view.end_offset(p) for p in view.partitions}
+            position, self.last_progress = initial_position(
+                self.start, ends, self._context.clock.wall_ms()
+            )
+            self.position = position
+            self._began = position.id_progress(None)
+        ring = view.ring
         ahead = False
         gaps: dict[int, tuple[int, int]] = {}
-        for partition in hub.partitions:
-            offset = position.get(partition) or 0
-            if offset > hub.position(partition):
+        for partition in view.partitions:
+            offset = position.get(partition)
+            if offset is None:  # a partition the id does not know: from its start
+                position.set(partition, 0)
+                offset = 0
+            if offset > view.position(partition):
                 ahead = True
-            elif not hub.ring.covers(partition, offset):
-                self._set_outcome("kafka")
-                hub.service.request_catchup(self)
-                return
-            elif lost := hub.ring.gap(partition, offset):
+            elif not ring.covers(partition, offset):
+                self._set_outcome(ResumeOutcome.CATCHUP)
+                self._context.catchups.request(self)
+                return Next.NOTHING
+            elif lost := ring.gap(partition, offset):
                 gaps[partition] = (offset, offset + lost)
         if ahead:
-            self._wait()
-            return
+            return self._wait()
         if gaps:
-            self.on_gap(gaps)
-        self._set_outcome(self._fresh_outcome())
-        self._replay()
+            self._skip_deleted(gaps)
+        self._set_outcome(self.start.fresh_outcome())
+        if self.state is not State.REPLAYING:
+            # The first chunk too runs as queued work, not within the request that opened
+            # the stream: a storm of resumes must not hold the loop's accepts back.
+            self._enter(State.REPLAYING)
+            self._schedule_replay()
+            return Next.NOTHING
+        return self._replay()
 
-    def _fresh_outcome(self) -> str:
-        if self.start.resumed:
-            return "ring"
-        return "since" if self.start.since_ms is not None else "fresh"
+    def _wait(self) -> Next:
+        self._enter(State.WAITING)
+        return Next.WAIT
 
-    def _initial_position(self) -> Position:
-        hub = self.hub
-        positions = self.start.positions
-        if positions is not None and not set(positions) <= set(hub.partitions):
-            logger.info(
-                "stream on %r: id names partitions %s the topic does not have; starting %s",
-                hub.topic,
-                sorted(set(positions) - set(hub.partitions)),
-                self.start.policy,
-            )
-            self._invalid_id()
-            positions = None
-        if positions is not None:
-            position = Position(positions)
-            self.last_progress = position.id_progress(None)  # what the client already holds
-            return position
-        if self.start.policy == "latest":
-            now_ms = hub.service.now_ms()
-            return Position(
-                {p: hub.end_offset(p) for p in hub.partitions},
-                dict.fromkeys(hub.partitions, now_ms),
-            )
-        return Position(dict.fromkeys(hub.partitions, 0))
+    def _invalid_id(self) -> None:
+        self.start = self.start.without_id()
+        self._set_outcome(ResumeOutcome.INVALID)
 
-    def _resolve(self) -> None:
-        """Rule 1: ask Kafka which offsets a time means, then carry on."""
-        self.state = State.RESOLVING
-        hub = self.hub
-        if self.start.compact is None and self.start.since_ms is None:
-            # start: compacted: the snapshot reaches at least the topic's end as of now.
-            ends = hub.service.lookup.end_offsets(hub.topic, list(hub.partitions))
+    def _set_outcome(self, outcome: ResumeOutcome) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+            self.stats.resumed(outcome.value)
+
+    def reject_position(self, ends: Mapping[int, int]) -> bool:
+        """While waiting ahead of the source: an id past a partition's end is not real.
+
+        True when the subscriber starts over from its route's policy (the hub advances it).
+        """
+        position = self.position
+        if position is None or not self.start.resumed or self.outcome is not None:
+            return False
+        beyond = {p: position.get(p) for p in ends if (position.get(p) or 0) > ends[p]}
+        if not beyond:
+            return False
+        logger.info("stream on %r: id is past the end of %s", self._view.topic, beyond)
+        self._invalid_id()
+        self.position = None
+        self.last_progress = ""
+        return True
+
+    # -- RESOLVING -------------------------------------------------------------------------
+
+    def _resolve(self, time_ms: int | None) -> None:
+        """Ask the source which offsets a time means, or where the topic ends now."""
+        self._enter(State.RESOLVING)
+        view = self._view
+        sources = self._context.sources
+        partitions = list(view.partitions)
+        if time_ms is None:
+            ends = sources.end_offsets(view.topic, partitions)
             ends.add_done_callback(self._snapshot_target_known)
             return
-        compact = self.start.compact
-        if compact is not None:
-            time_ms = max(compact.time_ms - hub.service.compact_id_margin_ms, 0)
-        else:
-            assert self.start.since_ms is not None
-            time_ms = self.start.since_ms
-        lookup = hub.service.lookup.offsets_for_time(hub.topic, list(hub.partitions), time_ms)
-        lookup.add_done_callback(lambda answer: self._resolved(answer, time_ms))
+        offsets = sources.offsets_for_time(view.topic, partitions, time_ms)
+        offsets.add_done_callback(lambda answer: self._resolved(answer, time_ms))
 
     def _lookup_answer(
         self, answer: asyncio.Future[dict[int, int]], question: str
     ) -> dict[int, int] | None:
-        """A lookup's offsets, or None when the stream moved on or Kafka could not answer
-        (then the stream ends; its client reconnects and asks again)."""
+        """A lookup's offsets, or None when the stream moved on or the source could not
+        answer (then the stream ends; its client reconnects and asks again)."""
         if self.state is not State.RESOLVING:
             return None
         if answer.cancelled() or answer.exception() is not None:
-            logger.warning("stream on %r: %s: %s", self.hub.topic, question, answer.exception())
-            self.close("error")
+            problem = "cancelled" if answer.cancelled() else answer.exception()
+            logger.warning("stream on %r: %s: %s", self._view.topic, question, problem)
+            self.close(CloseReason.ERROR)
             return None
         return answer.result()
 
@@ -258,108 +318,37 @@ class Subscriber:
         offsets = self._lookup_answer(answer, f"offsets for time {time_ms}")
         if offsets is None:
             return
-        compact = self.start.compact
-        if compact is not None and compact.anchor is not None:
-            partition, offset = compact.anchor
-            if partition in offsets:
-                offsets[partition] = offset  # the id's own partition is exact
-        self.position = Position(offsets, dict.fromkeys(offsets, time_ms))
-        self.last_progress = self.position.id_progress(None) if compact is not None else ""
-        self.state = State.PENDING
-        self.advance()
+        self.position, self.last_progress = position_at_time(self.start, offsets, time_ms)
+        self._began = self.position.id_progress(None)
+        self._enter(State.WAITING)
+        self._membership.advance(self)
 
     def _snapshot_target_known(self, answer: asyncio.Future[dict[int, int]]) -> None:
         ends = self._lookup_answer(answer, "end offsets")
         if ends is None:
             return
-        self._snapshot_target = ends
-        self._snapshot = {}
-        self.position = Position(dict.fromkeys(self.hub.partitions, 0))
-        self._snapshot_from = self.position.copy()
-        self.state = State.PENDING
-        self.advance()
-
-    def _invalid_id(self) -> None:
-        self.start = StartAt(self.start.policy)
-        self._set_outcome("invalid")
-
-    def _set_outcome(self, outcome: str) -> None:
-        if self.outcome is None:
-            self.outcome = outcome
-            self.stats.resumed(outcome)
-
-    def _wait(self) -> None:
-        self.state = State.PENDING
-        self.hub.waiting[self] = None
-
-    def reject_position(self, high: Mapping[int, int]) -> None:
-        """Called while waiting ahead: positions beyond a partition's end are not real."""
-        position = self.position
-        if position is None or not self.start.resumed or self.outcome is not None:
-            return
-        beyond = {p: position.get(p) for p in high if (position.get(p) or 0) > high[p]}
-        if beyond:
-            logger.info("stream on %r: id is past the end of %s", self.hub.topic, beyond)
-            self._invalid_id()
-            self.position = None
-            self.last_progress = ""
-            self.hub.waiting.pop(self, None)
-            self.advance()
+        partitions = list(self._view.partitions)
+        self._snapshot = CompactedSnapshot(
+            partitions, ends, limit=self._view.ring.max_records, form=self.form
+        )
+        self.position = Position(dict.fromkeys(partitions, 0))
+        self._began = self.position.id_progress(None)
+        self._enter(State.WAITING)
+        self._membership.advance(self)
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _take(self, records: Iterable[KafkaRecord]) -> list[bytes]:
-        """Pass records (in order, none already passed): the frames to write now."""
-        position = self.position
-        assert position is not None
-        accepts = self.hub.accepts_for(self.filters)
-        snapshot = self._snapshot
-        frames: list[bytes] = []
-        for record in records:
-            known = position.get(record.partition)
-            if known is not None and record.offset < known:
-                continue  # already passed (a seam guard; never expected)
-            position.passed(record)
-            if snapshot is not None and record.value is None and record.key in snapshot:
-                del snapshot[record.key]  # deleted: whatever its headers say, it is gone
-                continue
-            if not accepts(record):
-                continue
-            if snapshot is None:
-                frames.append(encode_record(record, position.id_progress(record), self.form))
-                continue
-            key: object = record.key if record.key is not None else (record.partition, record)
-            snapshot.pop(key, None)
-            if record.value is not None:  # a tombstone removes the key from the snapshot
-                snapshot[key] = record
-            if len(snapshot) > self.hub.ring.max_records:  # bounded: emit the oldest early
-                frames.extend(self._emit_snapshot(limit=len(snapshot) // 2))
-        return frames
-
-    def _emit_snapshot(self, limit: int | None = None) -> list[bytes]:
-        snapshot, start = self._snapshot, self._snapshot_from
-        if snapshot is None or start is None:
-            return []
-        keys = list(snapshot)[:limit] if limit is not None else list(snapshot)
-        frames = []
-        for key in keys:
-            record = snapshot.pop(key)
-            start.passed(record)
-            frames.append(encode_record(record, start.id_progress(record), self.form))
-        return frames
-
-    def _write_own(self, frames: list[bytes]) -> None:
-        if not frames:
+    def _write_own(self, payload: bytes, events: int) -> None:
+        if not events:
             return
-        payload = b"".join(frames)
         self.sink.write_events(payload)
-        self.stats.events.value += len(frames)
+        self.stats.events.value += events
         self.stats.bytes.value += len(payload)
-        self.last_write = self.hub.service.loop.time()
+        self.last_write = self._context.clock.monotonic()
         if self._snapshot is None and self.position is not None:
             self.last_progress = self.position.id_progress(None)
 
-    def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
+    def _skip_deleted(self, lost: Mapping[int, tuple[int, int]]) -> None:
         """Positions retention deleted: move past them; tell a resuming client once."""
         position = self.position
         if position is None or self.state is State.CLOSED:
@@ -370,119 +359,151 @@ class Subscriber:
         if not self.start.resumed or self._gap_reported:
             return
         self._gap_reported = True
+        topic = self._view.topic
         data = {
-            "topic": self.hub.topic,
+            "topic": topic,
             "partitions": [
                 {"partition": p, "from": frm, "to": to, "lost": to - frm}
                 for p, (frm, to) in sorted(lost.items())
             ],
         }
-        logger.info("stream on %r resumed after deleted records: %s", self.hub.topic, data)
+        logger.info("stream on %r resumed after deleted records: %s", topic, data)
+        progress = position.id_progress(None)
         event = (
             b"id:"
-            + position.id_progress(None).encode()
+            + progress.encode()
             + b"\nevent:gap\ndata:"
             + json.dumps(data, separators=(",", ":")).encode()
             + b"\n\n"
         )
         self.sink.write_events(event)
-        self.last_progress = position.id_progress(None)
-        self.last_write = self.hub.service.loop.time()
+        self.last_progress = progress
+        self.last_write = self._context.clock.monotonic()
 
-    # -- replay and join (rule 4) ----------------------------------------------------------
+    # -- REPLAYING -------------------------------------------------------------------------
 
-    def _replay(self) -> None:
+    def _replay(self) -> Next:
         """Write up to one chunk from the ring; join the group when the ring is exhausted."""
-        hub = self.hub
         position = self.position
         assert position is not None
-        self.state = State.REPLAYING
-        hub.waiting.pop(self, None)
-        chunk = list(islice(hub.ring.replay(position.snapshot()), REPLAY_CHUNK + 1))
-        self._write_own(self._take(chunk[:REPLAY_CHUNK]))
-        if len(chunk) <= REPLAY_CHUNK:
-            self._join()
-        elif not self.sink.paused:
+        self._enter(State.REPLAYING)
+        chunk = self._replay_chunk(position)
+        self.position = chunk.end
+        self._write_own(chunk.payload, chunk.events)
+        if chunk.final:
+            return self._join()
+        if not self.sink.paused:
             self._schedule_replay()
-        # else: on_writable continues
+        return Next.NOTHING  # else: on_writable goes on
 
-    def _join(self) -> None:
-        """The ring is exhausted: this subscriber is where the reader is (rule 5)."""
-        if self._snapshot is not None:
+    def _replay_chunk(self, position: Position) -> ReplayChunk:
+        """The next chunk from `position`, whose `end` this subscriber owns: shared with
+        streams that resume at the same place (see `ssegate.fanout.replay`), except while
+        gathering a snapshot."""
+        view = self._view
+        ring = view.ring
+        size = self._context.options.replay_chunk
+        cacheable = self._snapshot is None
+        if cacheable:
+            key = (self.key, position_key(position))
+            cached = view.replays.get(key, ring.appended)
+            if cached is not None:
+                return replace(cached, end=cached.end.copy())
+        records = list(islice(ring.replay(position.snapshot()), size + 1))
+        frames = take(records[:size], position, self._accepts, self.form, self._snapshot)
+        chunk = ReplayChunk(
+            b"".join(frames), len(frames), position, len(records) <= size, ring.appended
+        )
+        if cacheable:
+            view.replays.put(key, replace(chunk, end=position.copy()))
+        return chunk
+
+    def _join(self) -> Next:
+        """The ring is exhausted: this subscriber is where the live source is."""
+        snapshot = self._snapshot
+        if snapshot is not None:
             position = self.position
             assert position is not None
-            target = self._snapshot_target
-            if any((position.get(p) or 0) < end for p, end in target.items()):
-                self._wait()  # the reader has not yet read all that existed at the start
-                return
-            frames = self._emit_snapshot()
-            if self._snapshot_from is not None and self.position is not None:
-                reached = self._snapshot_from.encoded()
-                if reached != self.position.encoded():
-                    # Records the snapshot left out (older values): the id says they are seen.
-                    frames.append(checkpoint(self.position.id_progress(None), self.form))
-            self._snapshot = self._snapshot_from = None
-            self._write_own(frames)
-        self.hub.join(self)
+            if not snapshot.reached(position):
+                return self._wait()  # the source has not yet read all that existed
+            frames = snapshot.finish(position)
+            self._snapshot = None
+            self._write_own(b"".join(frames), len(frames))
+        return Next.JOIN
 
     def _schedule_replay(self) -> None:
         if not self._replay_scheduled:
             self._replay_scheduled = True
-            self.hub.service.loop.call_soon(self.advance)
+            self._context.schedule(self._continue)
 
-    def went_live(self, group: SubscriptionGroup) -> None:
+    def _continue(self) -> None:
+        self._membership.advance(self)
+
+    def went_live(self, group: SubscriptionGroup[Subscriber], live_progress: str) -> None:
+        """Now a member of `group`, at the live source's position (`live_progress`).
+
+        A client whose last id (or, without one, its starting point) is behind it (the
+        records since were all filtered out) must get a checkpoint: the group's heartbeats
+        write one only when the group's progress moved, assuming its members' ids are
+        where the group's are, so the group's next heartbeat is made a checkpoint."""
+        self._enter(State.LIVE)
         self.group = group
-        self.state = State.LIVE
         self.position = None
+        if (self.last_progress or self._began) != live_progress:
+            group.last_progress = ""
 
-    # -- catch-up (rule 3) -----------------------------------------------------------------
+    # -- CATCHUP ---------------------------------------------------------------------------
 
-    def start_catchup(self, reader_config: Mapping[str, object]) -> None:
+    def catchup_queued(self) -> None:
+        self._enter(State.CATCHUP_QUEUED)
+
+    def begin_catchup(self) -> None:
         position = self.position
         assert position is not None
-        hub = self.hub
-        self.state = State.CATCHUP
-        listener = _CatchUpListener(self)
-        reader = CatchUpReader(
-            hub.topic, reader_config, listener, hub.service.loop, positions=position.snapshot()
-        )
-        listener.reader = self.catchup = reader
-        reader.start()
+        self._enter(State.CATCHUP)
+        listener = CatchUpListener(self)
+        source = self._context.sources.open_catchup(self._view.topic, position.snapshot(), listener)
+        listener.source = self._catchup = source
+        source.start()
 
     def on_catchup_batch(
-        self, reader: CatchUpReader, records: list[KafkaRecord], eofs: dict[int, int], ack: Ack
+        self, source: Source, records: list[Record], eofs: dict[int, int], ack: Ack
     ) -> None:
         position = self.position
-        if self.state is not State.CATCHUP or reader is not self.catchup or position is None:
+        if self.state is not State.CATCHUP or source is not self._catchup or position is None:
             ack()
             return
-        frames = self._take(records)
-        now_ms = self.hub.service.now_ms()
+        frames = take(records, position, self._accepts, self.form, self._snapshot)
+        now_ms = self._context.clock.wall_ms()
         for partition, end in eofs.items():
             position.reached_end(partition, end, now_ms)
-        self._write_own(frames)
-        ring = self.hub.ring
-        if all(ring.covers(p, position.get(p) or 0) for p in self.hub.partitions):
+        self._write_own(b"".join(frames), len(frames))
+        view = self._view
+        if all(view.ring.covers(p, position.get(p) or 0) for p in view.partitions):
             ack()
-            self._finish_catchup()
-            self.state = State.PENDING
-            self.advance()
+            self._end_catchup()
+            self._enter(State.WAITING)
+            self._membership.advance(self)
         elif self.sink.paused:
-            self._catchup_ack = ack
+            self._held_acks.append(ack)  # on_writable acknowledges: the source reads on
         else:
             ack()
 
-    def _finish_catchup(self) -> None:
-        reader, self.catchup = self.catchup, None
-        self._catchup_ack = None
-        if reader is not None:
-            reader.stop()
-            self.hub.service.release_catchup(self)
+    def on_catchup_gap(self, source: Source, lost: Mapping[int, tuple[int, int]]) -> None:
+        if source is self._catchup:
+            self._skip_deleted(lost)
 
-    def catchup_failed(self, reader: CatchUpReader, message: str) -> None:
-        if reader is self.catchup:
-            logger.warning("catch-up for a stream on %r failed: %s", self.hub.topic, message)
-            self.close("error")
+    def on_catchup_failed(self, source: Source, failure: SourceFailure) -> None:
+        if source is self._catchup:
+            logger.warning("catch-up for a stream on %r failed: %s", self._view.topic, failure)
+            self.close(CloseReason.ERROR)
+
+    def _end_catchup(self) -> None:
+        source, self._catchup = self._catchup, None
+        self._held_acks.clear()
+        if source is not None:
+            source.stop()
+        self._context.catchups.leave(self)
 
     # -- heartbeats ------------------------------------------------------------------------
 
@@ -503,10 +524,15 @@ class Subscriber:
         self.sink.write_events(COMMENT)
         self.last_write = now
 
+    def _slow_retry_ms(self) -> int:
+        options = self._context.options
+        spread = options.slow_retry_max - options.slow_retry_min
+        return int((options.slow_retry_min + spread * self._context.jitter()) * 1000)
+
     def final_checkpoint(self) -> bytes:
         """The id-only event a stream ends with on shutdown: where to resume."""
         if self.state is State.LIVE:
-            return checkpoint(self.hub.progress.id_progress(None), self.form)
+            return checkpoint(self._view.progress.id_progress(None), self.form)
         if self.position is not None and self._snapshot is None and self.last_progress:
             return checkpoint(self.position.id_progress(None), self.form)
         return b""
@@ -516,58 +542,30 @@ class Subscriber:
     def on_writable(self) -> None:
         if self.state is State.REPLAYING:
             self._schedule_replay()
-        elif self.state is State.CATCHUP and self._catchup_ack is not None:
-            ack, self._catchup_ack = self._catchup_ack, None
-            ack()
+        elif self.state is State.CATCHUP and self._held_acks:
+            acks, self._held_acks = self._held_acks, []
+            for ack in acks:
+                ack()
 
-    def on_closed(self, reason: str) -> None:
+    def on_closed(self, reason: CloseReason) -> None:
         self.close(reason, from_sink=True)
 
-    def close(self, reason: str, *, from_sink: bool = False, final: bytes = b"") -> None:
+    def close(self, reason: CloseReason, *, from_sink: bool = False, final: bytes = b"") -> None:
         """Leave the fan-out; end the stream unless the sink reported it gone."""
         if self.state is State.CLOSED:
             return
-        self.state = State.CLOSED
-        self._finish_catchup()
-        self.hub.service.forget_waiting(self)
-        self.hub.leave(self)
+        if reason is CloseReason.SLOW_CLIENT and not from_sink:
+            # A clean end after what it was sent, not a dropped connection: the client keeps
+            # the bytes already buffered for it (less to replay), resumes past what its
+            # filters skipped (the checkpoint), and its `retry:` spreads the reconnects of
+            # many streams closed together.
+            final = self.final_checkpoint() + encode_retry(self._slow_retry_ms())
+        self._enter(State.CLOSED)
+        self._end_catchup()
+        self._membership.leave(self)
         self.stats.open.dec()
-        self.stats.closed(reason)
+        self.stats.closed(reason.value)
         if self._on_close is not None:
-            self._on_close()
+            self._on_close(reason)
         if not from_sink and not self.sink.closed:
-            if reason == "slow_client":
-                self.sink.abort(reason)
-            else:
-                self.sink.end(reason, final)
-
-
-class _CatchUpListener:
-    """Routes one catch-up reader's reports to its subscriber."""
-
-    def __init__(self, subscriber: Subscriber) -> None:
-        self._subscriber = subscriber
-        self.reader: CatchUpReader | None = None
-
-    def on_partitions(self, partitions: Mapping[int, PartitionStart]) -> None:
-        pass
-
-    def on_batch(self, records: list[KafkaRecord], eofs: dict[int, int], ack: Ack) -> None:
-        if self.reader is None:
-            ack()
-            return
-        self._subscriber.on_catchup_batch(self.reader, records, eofs, ack)
-
-    def on_topic_missing(self) -> None:
-        pass
-
-    def on_high_watermarks(self, high: Mapping[int, int]) -> None:
-        pass
-
-    def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
-        if self.reader is not None and self.reader is self._subscriber.catchup:
-            self._subscriber.on_gap(lost)
-
-    def on_failure(self, message: str) -> None:
-        if self.reader is not None:
-            self._subscriber.catchup_failed(self.reader, message)
+            self.sink.end(reason, final)

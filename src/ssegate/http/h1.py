@@ -30,7 +30,7 @@ import httptools
 
 from ssegate.http.request import Request
 from ssegate.http.responses import CHUNKED, CHUNKED_END, response_bytes, stream_head
-from ssegate.sse.stream import StreamListener
+from ssegate.sse.stream import CloseReason, StreamListener
 
 if TYPE_CHECKING:
     from ssegate.config.schema import Limits
@@ -42,6 +42,8 @@ MAX_BODY = 64 * 1024
 # enough that a fast client's socket never runs dry between two catch-up batches.
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
+# Seconds an ended stream has to send what is still buffered for it before it is dropped.
+END_FLUSH_SECONDS = 15.0
 
 
 class Application(Protocol):
@@ -144,20 +146,25 @@ class H1EventStream:
     def paused(self) -> bool:
         return self._protocol.writing_paused
 
-    def end(self, reason: str, final: bytes = b"") -> None:
+    def end(self, reason: CloseReason, final: bytes = b"") -> None:
         if self.closed:
             return
         self.closed = True
-        self._transport.write(CHUNKED.frame(final) + CHUNKED_END)
-        self._transport.close()
+        transport = self._transport
+        transport.write(CHUNKED.frame(final) + CHUNKED_END)
+        transport.close()  # after the unsent bytes are sent
+        if transport.get_write_buffer_size():
+            # A client that stopped reading would hold them (up to the high-water mark)
+            # for good: it gets END_FLUSH_SECONDS, then the connection is dropped.
+            self._protocol.abort_after(END_FLUSH_SECONDS)
 
-    def abort(self, reason: str) -> None:
+    def abort(self, reason: CloseReason) -> None:
         if self.closed:
             return
         self.closed = True
         self._transport.abort()
 
-    def lost(self, reason: str) -> None:
+    def lost(self, reason: CloseReason) -> None:
         """The connection is gone (called by the protocol)."""
         if self.closed and self.listener is None:
             return
@@ -252,7 +259,7 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._closing = True
         if self.stream is not None:
-            self.stream.lost("client_closed")
+            self.stream.lost(CloseReason.CLIENT_CLOSED)
 
     def eof_received(self) -> bool:
         return False  # the client is done: close our side too
@@ -460,7 +467,7 @@ class HttpProtocol(asyncio.Protocol):
         """An internal error: 500, or, once a stream's 200 is out, its end (it resumes)."""
         exchange = self._exchange
         if self.stream is not None:
-            self.stream.abort("error")
+            self.stream.abort(CloseReason.ERROR)
         elif exchange is None:
             self._reject(500, "internal error\n")
         elif exchange.answered:
@@ -480,6 +487,10 @@ class HttpProtocol(asyncio.Protocol):
         """Server shutdown: an idle connection closes now, a busy one after its response."""
         if self.stream is None and not self._receiving:
             self._close()
+
+    def abort_after(self, seconds: float) -> None:
+        """Drop the connection unless it closes by itself within `seconds`."""
+        self._arm(seconds, self.abort)
 
     def abort(self) -> None:
         """Drop the connection now (shutdown deadline passed)."""

@@ -65,6 +65,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ssegate.errors import RequestError
+
 __all__ = [
     "MAX_ID_BYTES",
     "MAX_PARTITIONS",
@@ -112,7 +114,7 @@ _ETAG_SAFE = bytes(b for b in range(0x21, 0x7F) if b not in b'%"\\[],')
 _ETAG_ESCAPES = tuple(chr(b) if b in _ETAG_SAFE else f"%{b:02X}" for b in range(256))
 
 
-class EventIdError(ValueError):
+class EventIdError(RequestError):
     """An id that does not decode; the message says why (for logs/metrics, never shown raw
     to clients)."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ssegate.kafka.eventid import ProgressTracker, encode_compact
 
 if TYPE_CHECKING:
-    from ssegate.kafka.records import KafkaRecord
+    from ssegate.sources.record import Record
 
 # Exact progress texts longer than this become compact: room is left for `/etag` and the
 # KEY form's key within the 254 bytes.
@@ -71,7 +71,7 @@ class Position:
         if bound is not None and (time_ms < bound or old == bound):
             self._bound = None
 
-    def passed(self, record: KafkaRecord) -> None:
+    def passed(self, record: Record) -> None:
         """The stream has seen `record` (delivered or filtered out)."""
         self._tracker.set(record.partition, record.offset + 1)
         self.set_time(record.partition, max(record.timestamp, 0))
@@ -94,7 +94,7 @@ class Position:
             self._bound = bound
         return bound
 
-    def id_progress(self, anchor: KafkaRecord | None = None) -> str:
+    def id_progress(self, anchor: Record | None = None) -> str:
         """The progress an id carries: exact, or compact beyond `COMPACT_ABOVE` (rule 3)."""
         exact = self._tracker.encoded()
         if len(exact) <= COMPACT_ABOVE:

@@ -19,7 +19,10 @@ Theory of operation:
 4. A batch crosses to the loop with one `call_soon_threadsafe`. At most `max_in_flight`
    batches are between the thread and the loop; the listener acknowledges each one when it
    is done with it, so a slow loop or client holds records back in Kafka, not in memory.
-5. Everything the loop learns arrives through the `ReaderListener` methods, on the loop.
+5. Everything the loop learns arrives through the `ssegate.sources.SourceListener` methods,
+   on the loop; a reader that stops for good says why with a `SourceFailure` that tells a
+   broker that went away (retriable) from a refusal that will not change (authorization,
+   configuration).
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -44,7 +46,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from ssegate.kafka.records import KafkaRecord, record_from_message
+from ssegate.kafka.records import record_from_message
+from ssegate.sources.protocol import PartitionStart, SourceFailure, SourceListener
+from ssegate.sources.record import Record
 
 logger = logging.getLogger("ssegate.kafka.reader")
 _librdkafka_logger = logging.getLogger("ssegate.kafka.librdkafka")
@@ -54,33 +58,30 @@ MAX_IN_FLIGHT = 2
 POLL_TIMEOUT = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionStart:
-    """Where a reader begins a partition, and the partition's bounds at that moment."""
+# Errors that will not go away by opening the reader again: someone has to change the
+# cluster's ACLs, the credentials or the configuration first.
+_NOT_RETRIABLE = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+        KafkaError._INVALID_ARG,
+        KafkaError._SSL,
+    }
+)
 
-    start: int
-    low: int
-    high: int
 
-    @property
-    def log_start(self) -> bool:
-        return self.start <= self.low
-
-
-Ack = Callable[[], None]
-
-
-class ReaderListener(Protocol):
-    """What a reader tells the loop. Every method runs on the loop's thread."""
-
-    def on_partitions(self, partitions: Mapping[int, PartitionStart]) -> None: ...
-    def on_batch(self, records: list[KafkaRecord], eofs: dict[int, int], ack: Ack) -> None: ...
-    def on_topic_missing(self) -> None: ...
-    def on_high_watermarks(self, high: Mapping[int, int]) -> None: ...
-    def on_gap(self, lost: Mapping[int, tuple[int, int]]) -> None:
-        """Positions (from, to) that retention deleted: reading resumes at `to`."""
-
-    def on_failure(self, message: str) -> None: ...
+def failure_of(exc: BaseException) -> SourceFailure:
+    """What a reader's exception means to the fan-out: the message, and whether to retry."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        error: KafkaError = exc.args[0]
+        retriable = not error.fatal() and error.code() not in _NOT_RETRIABLE
+        return SourceFailure(message, retriable)
+    # A librdkafka configuration mistake raises these from Consumer(); nothing else does.
+    return SourceFailure(message, not isinstance(exc, (ValueError, TypeError)))
 
 
 def consumer_config(
@@ -90,7 +91,8 @@ def consumer_config(
     config: dict[str, Any] = {
         "bootstrap.servers": bootstrap_servers,
         # librdkafka's 500 ms default let a record wait behind a fetch held for another
-        # partition: p99 75-100 ms against 9 ms at 20 ms (docs/performance.md).
+        # partition: filtered 10,000 x 5,000/s had p99 470 ms, 110 ms at 20 ms
+        # (docs/performance.md).
         "fetch.wait.max.ms": 20,
     }
     config.update(properties)
@@ -118,7 +120,7 @@ class ConsumerThread:
         self,
         topic: str,
         config: Mapping[str, Any],
-        listener: ReaderListener,
+        listener: SourceListener,
         loop: asyncio.AbstractEventLoop,
         *,
         max_batch: int = MAX_BATCH,
@@ -159,6 +161,11 @@ class ConsumerThread:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the thread has started and ended: nothing more will come from it."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
     # -- the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -170,7 +177,7 @@ class ConsumerThread:
                 self._consume_loop(consumer)
         except Exception as exc:  # the thread must report, never die silently
             logger.exception("%s for topic %r failed", self.kind, self.topic)
-            self._post(self._listener.on_failure, f"{type(exc).__name__}: {exc}")
+            self._post(self._listener.on_failure, failure_of(exc))
         finally:
             if consumer is not None:
                 with contextlib.suppress(Exception):
@@ -201,8 +208,8 @@ class ConsumerThread:
             if (records or eofs) and not self._post_batch(records, eofs):
                 return
 
-    def _convert(self, messages: list[Message]) -> tuple[list[KafkaRecord], dict[int, int]]:
-        records: list[KafkaRecord] = []
+    def _convert(self, messages: list[Message]) -> tuple[list[Record], dict[int, int]]:
+        records: list[Record] = []
         eofs: dict[int, int] = {}
         for message in messages:
             error = message.error()
@@ -214,7 +221,7 @@ class ConsumerThread:
                 logger.warning("%s for topic %r: %s", self.kind, self.topic, error.str())
         return records, eofs
 
-    def _post_batch(self, records: list[KafkaRecord], eofs: dict[int, int]) -> bool:
+    def _post_batch(self, records: list[Record], eofs: dict[int, int]) -> bool:
         while not self._in_flight.acquire(timeout=0.5):
             if self._stopping.is_set():
                 return False
@@ -256,7 +263,7 @@ class TopicReader(ConsumerThread):
         self,
         topic: str,
         config: Mapping[str, Any],
-        listener: ReaderListener,
+        listener: SourceListener,
         loop: asyncio.AbstractEventLoop,
         *,
         prefill: int,
@@ -283,7 +290,7 @@ class TopicReader(ConsumerThread):
             if partitions is not None and not said_missing:
                 said_missing = True
                 logger.info("topic %r does not exist yet; streams wait for it", self.topic)
-                self._post(self._listener.on_topic_missing)
+                self._post(self._listener.on_missing)
             self._stopping.wait(self._metadata_refresh)
         return False
 
@@ -336,7 +343,7 @@ class TopicReader(ConsumerThread):
         except KafkaException as exc:
             logger.warning("reader %r: metadata refresh failed: %s", self.topic, exc)
             return
-        self._post(self._listener.on_high_watermarks, high)
+        self._post(self._listener.on_extent, high)
         added = sorted(set(partitions or ()) - self._partitions)
         if added:
             logger.info("topic %r gained partitions %s", self.topic, added)
@@ -352,7 +359,7 @@ class CatchUpReader(ConsumerThread):
         self,
         topic: str,
         config: Mapping[str, Any],
-        listener: ReaderListener,
+        listener: SourceListener,
         loop: asyncio.AbstractEventLoop,
         *,
         positions: Mapping[int, int],

@@ -121,8 +121,9 @@ class GatewayMetrics:
         )
         self.resumes = r.counter(
             "ssegate_resume_total",
-            "How streams started: fresh (no id), ring (resumed from memory), kafka "
-            "(resumed through a catch-up reader), invalid (an id that did not decode).",
+            "How streams started: fresh (no id), since (?since=), ring (resumed from memory), "
+            "catchup (resumed through a catch-up reader), invalid (an id that did not decode "
+            "or did not fit the topic).",
             ("route", "outcome"),
         )
         self.responses = r.counter(
@@ -145,6 +146,16 @@ class GatewayMetrics:
             "ssegate_ring_records", "Records held in a topic's ring.", ("topic",)
         )
         self.ring_bytes = r.gauge("ssegate_ring_bytes", "Bytes held in a topic's ring.", ("topic",))
+        self.replay_shared = r.counter(
+            "ssegate_replay_chunks_shared_total",
+            "Replay chunks written to a resuming stream from another stream's encoding.",
+            ("topic",),
+        )
+        self.source_failures = r.counter(
+            "ssegate_source_failures_total",
+            "Sources (topic readers) that failed, by whether retrying soon may mend it.",
+            ("topic", "retriable"),
+        )
         self.catchup_readers = r.gauge(
             "ssegate_catchup_readers", "Temporary readers serving clients older than the ring."
         )
@@ -152,6 +163,15 @@ class GatewayMetrics:
             "ssegate_catchup_waiting", "Streams waiting for a catch-up reader slot."
         )
         self.connections = r.gauge("ssegate_connections_open", "Open HTTP connections.")
+        self.deferred = r.counter(
+            "ssegate_streams_deferred_total",
+            "Resuming streams told to come back later (200, retry:, end) under load.",
+            ("route",),
+        )
+        self.loop_lag = r.gauge(
+            "ssegate_loop_lag_seconds",
+            "How late the event loop runs (recent worst, decaying); admission's overload signal.",
+        )
         self._routes: dict[str, RouteStats] = {}
 
     def render(self) -> str:

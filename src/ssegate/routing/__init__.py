@@ -1,12 +1,13 @@
 """Routing: path templates, `${params.name}` expressions, filters and the route table.
 
-Sans-I/O and free of logging: values in, values or declared errors out. The loader
-(`ssegate.config`) compiles each configured route with `compile_route`; the HTTP layer
+Sans-I/O and free of logging: values in, values or declared errors out. The wiring
+(`ssegate.wiring`) compiles each configured route with `compile_route`; the HTTP layer
 asks a `Router` for the route and parameters of a request path, then `route.resolve(params)`
-for the topic and canonical filters that key a subscription group.
+for the topic and canonical filters that key a subscription group. Routing may import
+`ssegate.config` and `ssegate.kafka.eventid` (layers below it), never the reverse.
 
-Errors: `TemplateError`, `ExpressionError`, `RouteError` and `TopicNameError`, all
-subclasses of ValueError.
+Errors (see `ssegate.errors`): `TemplateError`, `ExpressionError` and `RouteError` are
+`RouteConfigError`s; `TopicNameError` is a `RequestError`. All are also ValueErrors.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from ssegate.routing.router import (
     CompiledRoute,
     RouteError,
     Router,
+    StartPolicy,
     TopicNameError,
     compile_route,
-    format_path,
     is_valid_topic_name,
 )
 from ssegate.routing.template import PathTemplate, TemplateError
@@ -46,11 +47,11 @@ __all__ = [
     "ResolvedFilters",
     "RouteError",
     "Router",
+    "StartPolicy",
     "TemplateError",
     "TopicNameError",
     "canonicalize",
     "compile_route",
-    "format_path",
     "index_keys",
     "is_valid_topic_name",
     "matches",

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from ssegate.errors import RouteConfigError
+
 __all__ = ["Expression", "ExpressionError", "Reference"]
 
 _REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -25,7 +27,7 @@ Reference = tuple[str, str]
 """(namespace, name) of one `${namespace.name}` part."""
 
 
-class ExpressionError(ValueError):
+class ExpressionError(RouteConfigError):
     """An expression is malformed, or a reference has no value.
 
     `expression` is the offending `${...}` text when there is one; `location` is where in

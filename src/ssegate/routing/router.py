@@ -1,19 +1,23 @@
 """Routes: compiling a configured route, and finding the route for a request path.
 
 `compile_route` turns one `RouteConfig` into a `CompiledRoute` or raises `RouteError` whose
-`path` says which field is wrong (`("filters", 0, "headers", "tag")`); the loader prefixes
-it with `routes[i]`. `Router.match` returns the first route, in declaration order, whose
-template matches. Sans-I/O: no logging, no I/O.
+`path` says which field is wrong (`("filters", 0, "headers", "tag")`); the wiring prefixes
+it with `routes[i]`. The route's stream settings are compiled once too: `id_form` (an
+`IdForm`) and `start` (a `StartPolicy`). `Router.match` returns the first route, in
+declaration order, whose template matches. Sans-I/O: no logging, no I/O.
 """
 
 from __future__ import annotations
 
-import json
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ssegate.config.problems import ConfigPath, format_path
+from ssegate.errors import RequestError, RouteConfigError
+from ssegate.kafka.eventid import IdForm
 from ssegate.routing.expressions import Expression, ExpressionError
 from ssegate.routing.filters import FilterTemplate, ResolvedFilters
 from ssegate.routing.template import PathTemplate, TemplateError
@@ -26,9 +30,9 @@ __all__ = [
     "CompiledRoute",
     "RouteError",
     "Router",
+    "StartPolicy",
     "TopicNameError",
     "compile_route",
-    "format_path",
     "is_valid_topic_name",
 ]
 
@@ -43,44 +47,31 @@ _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
 _TOPIC_RULE = "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not '.' or '..'"
 
-_SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    """Write a configuration path as messages show it: `routes[0].filters[1].headers.tag`.
-
-    Integers are list indexes; a mapping key that is not a plain name is quoted:
-    `static["/index.html"]`.
-    """
-    out: list[str] = []
-    for segment in path:
-        if isinstance(segment, int) and not isinstance(segment, bool):
-            out.append(f"[{segment}]")
-        elif isinstance(segment, str) and _SIMPLE_KEY.fullmatch(segment):
-            out.append(f".{segment}" if out else segment)
-        elif isinstance(segment, str):
-            out.append(f"[{json.dumps(segment, ensure_ascii=False)}]")
-        else:
-            out.append(f"[{segment!r}]")
-    return "".join(out)
-
 
 def is_valid_topic_name(name: str) -> bool:
     """True when Kafka would accept `name` as a topic name."""
     return _TOPIC.fullmatch(name) is not None and name not in (".", "..")
 
 
-class RouteError(ValueError):
+class RouteError(RouteConfigError):
     """A route's configuration is wrong; `path` locates the field within the route."""
 
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+    def __init__(self, path: ConfigPath, message: str) -> None:
         super().__init__(f"{format_path(path)}: {message}")
         self.path = path
         self.message = message
 
 
-class TopicNameError(ValueError):
+class TopicNameError(RequestError):
     """A request's parameters produce a topic Kafka would reject (answer 404)."""
+
+
+class StartPolicy(enum.Enum):
+    """Where a client without a usable event id begins (the route's `start`)."""
+
+    EARLIEST = "earliest"  # the oldest record the topic still holds, then live
+    LATEST = "latest"  # records produced after the client connected
+    COMPACTED = "compacted"  # the latest value of each key, then live
 
 
 @dataclass(frozen=True)
@@ -92,8 +83,8 @@ class CompiledRoute:
     template: PathTemplate
     topic: Expression
     filters: FilterTemplate
-    event_id: str  # "etag" | "key"
-    start: str  # "earliest" | "latest"
+    id_form: IdForm
+    start: StartPolicy
 
     def resolve(self, params: Mapping[str, str]) -> tuple[str, ResolvedFilters]:
         """The topic and canonical filters for a request's path parameters.
@@ -150,8 +141,8 @@ def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
         template=template,
         topic=topic,
         filters=filters,
-        event_id=cfg.event_id,
-        start=cfg.start,
+        id_form=IdForm(cfg.event_id),
+        start=StartPolicy(cfg.start),
     )
 
 

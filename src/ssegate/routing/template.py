@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote_to_bytes
 
+from ssegate.errors import RouteConfigError
+
 __all__ = ["PathTemplate", "TemplateError"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -36,7 +38,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
-class TemplateError(ValueError):
+class TemplateError(RouteConfigError):
     """A path template is malformed; the message says where and why."""
 
 

@@ -7,7 +7,17 @@ framing and writes the framed bytes to every stream that shares it.
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
+
+
+class CloseReason(enum.Enum):
+    """Why a stream ended; the value is the `reason` label of ssegate_streams_closed_total."""
+
+    CLIENT_CLOSED = "client_closed"  # the client went away
+    SLOW_CLIENT = "slow_client"  # unsent bytes passed the high-water mark
+    SHUTDOWN = "shutdown"  # the server drains for a deploy
+    ERROR = "error"  # the stream's source failed, or an internal error
 
 
 class Framing(Protocol):
@@ -22,7 +32,7 @@ class StreamListener(Protocol):
     def on_writable(self) -> None:
         """The connection drained below its low-water mark: more may be written."""
 
-    def on_closed(self, reason: str) -> None:
+    def on_closed(self, reason: CloseReason) -> None:
         """The stream ended (client gone, error); the fan-out forgets it."""
 
 
@@ -51,8 +61,8 @@ class EventSink(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    def end(self, reason: str, final: bytes = b"") -> None:
+    def end(self, reason: CloseReason, final: bytes = b"") -> None:
         """End the stream cleanly after `final` event bytes; the client may reconnect."""
 
-    def abort(self, reason: str) -> None:
+    def abort(self, reason: CloseReason) -> None:
         """Drop the connection without a clean end (slow client, protocol error)."""

@@ -1,4 +1,8 @@
-"""Every configuration error, asserted exactly: one line, `file: path: message`."""
+"""Every configuration error, asserted exactly: one line, `file: path: message`.
+
+Documents go through `ssegate.wiring.parse`, as `ssegate check` does: the loader's own
+checks first, then the routes compiled and checked against each other.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ssegate import wiring
 from ssegate.config import parse_config
 from ssegate.errors import ConfigError
 
@@ -42,7 +47,7 @@ def error_of(
 ) -> str:
     text = document if isinstance(document, str) else yaml.safe_dump(document, sort_keys=False)
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, source=SOURCE, environ=environ or {}, base_dir=base_dir)
+        wiring.parse(text, source=SOURCE, environ=environ or {}, base_dir=base_dir)
     message = str(caught.value)
     assert "\n" not in message
     assert caught.value.exit_status == 2
@@ -95,7 +100,7 @@ def test_merge_keys_may_be_overridden_without_a_duplicate_error() -> None:
         "  - &r {path: '/a', topic: a}\n"
         "  - {<<: *r, path: '/b'}\n"
     )
-    assert [r.path for r in parse_config(text).routes] == ["/a", "/b"]
+    assert [r.path for r in wiring.parse(text).routes] == ["/a", "/b"]
 
 
 # --- ${env.NAME} ----------------------------------------------------------------------------
@@ -371,7 +376,7 @@ def test_routes(document: dict[str, Any], message: str) -> None:
 def test_parameterised_routes_may_match_built_in_paths() -> None:
     # `/{topic}` is Zilla's own example; the HTTP layer answers /health first.
     text = yaml.safe_dump(routes({"path": "/{topic}", "topic": "${params.topic}"}))
-    (route,) = parse_config(text).routes
+    (route,) = wiring.parse(text).routes
     assert route.template.match("/health") == {"topic": "health"}
 
 
@@ -520,6 +525,9 @@ def test_only_the_first_error_is_reported() -> None:
     )
     assert error_of(document) == f"{SOURCE}: kafka.max_catchup_readers: must be at least 1, got 0"
     document["kafka"]["max_catchup_readers"] = 1
+    assert error_of(document) == f"{SOURCE}: listeners[0].port: 70000 is out of range (0 to 65535)"
+    # Routes are compiled once the configuration's own checks pass.
+    document["listeners"] = [{"port": 7000}]
     assert error_of(document) == (
         f"{SOURCE}: routes[0].path: a path template must start with '/', got 'bad'"
     )

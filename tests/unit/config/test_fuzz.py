@@ -1,4 +1,4 @@
-"""Arbitrary and YAML-ish input through parse_config: a LoadedConfig or a ConfigError."""
+"""Arbitrary and YAML-ish input through wiring.parse: a CompiledConfig or a ConfigError."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ssegate.config import LoadedConfig, parse_config
 from ssegate.errors import ConfigError
+from ssegate.wiring import CompiledConfig, parse
 
 # The default keeps this file under 10 s; SSEGATE_FUZZ_SCALE=100 runs much longer.
 SCALE = float(os.environ.get("SSEGATE_FUZZ_SCALE", "1"))
@@ -28,13 +28,13 @@ def _examples(n: int) -> settings:
 
 def _check(text: str) -> None:
     try:
-        loaded = parse_config(text, source="fuzz.yaml", base_dir=BASE_DIR, environ={"A": "1"})
+        compiled = parse(text, source="fuzz.yaml", base_dir=BASE_DIR, environ={"A": "1"})
     except ConfigError as exc:
         message = str(exc)
         assert message.startswith("fuzz.yaml: ")
         assert "\n" not in message
     else:
-        assert isinstance(loaded, LoadedConfig)
+        assert isinstance(compiled, CompiledConfig)
 
 
 SCALARS = st.one_of(

@@ -1,4 +1,7 @@
-"""Loading a configuration: the demo file, defaults, files on disk, ${env.NAME}."""
+"""Loading a configuration: the demo file, defaults, files on disk, ${env.NAME}.
+
+Assertions about routes go through `ssegate.wiring`, which compiles them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from ssegate import wiring
 from ssegate.config import Config, LoadedConfig, load_config, parse_config
 from ssegate.config.schema import ByteSize, Seconds
 from ssegate.errors import ConfigError
-from ssegate.routing import ResolvedFilter
+from ssegate.kafka.eventid import IdForm
+from ssegate.routing import ResolvedFilter, StartPolicy
 
 DEMO = textwrap.dedent(
     """\
@@ -49,7 +54,15 @@ def test_demo(tmp_path: Path) -> None:
     assert loaded.config.kafka.bootstrap_servers == "127.0.0.1:9092"
     assert loaded.config.listeners[0].port == 7114
     assert loaded.static_files() == {"/": tmp_path / "index.html"}
-    (route,) = loaded.routes
+    compiled = wiring.load(file, environ=ENV)
+    assert isinstance(compiled, wiring.CompiledConfig)
+    assert (compiled.config, compiled.source, compiled.base_dir) == (
+        loaded.config,
+        loaded.source,
+        loaded.base_dir,
+    )
+    assert compiled.static_files() == loaded.static_files()
+    (route,) = compiled.routes
     assert route.index == 0
     assert route.path == "/events/{symbol}/{exchange}"
     match = route.template.match("/events/BRK%2FA/NYSE")
@@ -101,7 +114,7 @@ def test_units_and_types_are_converted() -> None:
 
 
 def test_routes_keep_declaration_order_and_options() -> None:
-    loaded = parse_config(
+    compiled = wiring.parse(
         _minimal().replace("routes: []\n", "")
         + textwrap.dedent(
             """\
@@ -111,10 +124,22 @@ def test_routes_keep_declaration_order_and_options() -> None:
             """
         )
     )
-    assert [(r.index, r.path, r.event_id, r.start) for r in loaded.routes] == [
-        (0, "/b/{x}", "key", "latest"),
-        (1, "/a/{x}", "etag", "earliest"),
+    assert [(r.index, r.path, r.id_form, r.start) for r in compiled.routes] == [
+        (0, "/b/{x}", IdForm.KEY, StartPolicy.LATEST),
+        (1, "/a/{x}", IdForm.ETAG, StartPolicy.EARLIEST),
     ]
+
+
+def test_the_config_alone_does_not_compile_routes() -> None:
+    # Route compilation is the wiring's job: the loader takes any route the schema allows.
+    text = _minimal().replace("routes: []", "routes: [{path: bad, topic: '${params.x}'}]")
+    loaded = parse_config(text)
+    assert not hasattr(loaded, "routes")
+    with pytest.raises(ConfigError) as caught:
+        wiring.compile_config(loaded)
+    assert str(caught.value) == (
+        "<string>: routes[0].path: a path template must start with '/', got 'bad'"
+    )
 
 
 def test_parse_config_defaults_base_dir_to_the_current_directory(
@@ -251,7 +276,7 @@ def test_env_in_route_fields_stays_literal_for_routing() -> None:
         """
     )
     environ = {"PREFIX": "/events", "TOPIC": "ticks", "KEY": "k:${x}", "H": "{v}$"}
-    (route,) = parse_config(text, environ=environ).routes
+    (route,) = wiring.parse(text, environ=environ).routes
     assert route.path == "/events/{symbol}"
     assert route.resolve({"symbol": "S"}) == (
         "ticks",
@@ -264,7 +289,7 @@ def test_env_value_ending_in_dollar_before_a_brace_stays_literal() -> None:
         "kafka: {bootstrap_servers: x}\n"
         "routes: [{path: /a, topic: t, filters: [{key: '${env.A}{b}'}]}]\n"
     )
-    (route,) = parse_config(text, environ={"A": "x$"}).routes
+    (route,) = wiring.parse(text, environ={"A": "x$"}).routes
     assert route.resolve({}) == ("t", (ResolvedFilter(b"x${b}"),))
 
 
@@ -291,8 +316,8 @@ def test_yaml_anchors_and_merge_keys() -> None:
             path: /b/{x}
         """
     )
-    loaded = parse_config(text, environ={"B": "b:1", "T": "events"})
-    assert [(r.path, r.topic.text, r.start) for r in loaded.routes] == [
-        ("/a/{x}", "events", "latest"),
-        ("/b/{x}", "events", "latest"),
+    compiled = wiring.parse(text, environ={"B": "b:1", "T": "events"})
+    assert [(r.path, r.topic.text, r.start) for r in compiled.routes] == [
+        ("/a/{x}", "events", StartPolicy.LATEST),
+        ("/b/{x}", "events", StartPolicy.LATEST),
     ]

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from ssegate.config.schema import ByteSize, Limits, Seconds
 from ssegate.http.h1 import ConnectionRegistry, Exchange, H1EventStream, HttpProtocol
+from ssegate.sse.stream import CloseReason
 
 STREAM_PATH = "/stream"  # the fake application opens an event stream here
 BOOM_PATH = "/boom"  # ... raises before answering here
@@ -122,13 +123,13 @@ class RecordingListener:
     """A stream's fan-out listener that remembers what it was told."""
 
     def __init__(self) -> None:
-        self.closed: list[str] = []
+        self.closed: list[CloseReason] = []
         self.writable = 0
 
     def on_writable(self) -> None:
         self.writable += 1
 
-    def on_closed(self, reason: str) -> None:
+    def on_closed(self, reason: CloseReason) -> None:
         self.closed.append(reason)
 
 

@@ -8,6 +8,7 @@ from http import HTTPStatus
 import pytest
 
 from ssegate.http.h1 import MAX_BODY, Exchange
+from ssegate.sse.stream import CloseReason
 from tests.unit.http.harness import (
     BOOM_PATH,
     KEEPALIVE_TIMEOUT,
@@ -357,10 +358,10 @@ def test_connection_lost_while_streaming_tells_the_listener_once() -> None:
     ((stream, listener),) = conn.app.streams
     conn.protocol.connection_lost(ConnectionResetError())
     conn.protocol.connection_lost(None)
-    assert listener.closed == ["client_closed"]
+    assert listener.closed == [CloseReason.CLIENT_CLOSED]
     assert stream.closed
     stream.write_events(b"data:late\n\n")
-    stream.end("shutdown")
+    stream.end(CloseReason.SHUTDOWN)
     assert conn.transport.late_writes == []
     assert conn.output == STREAM_HEAD + b"3\r\n" + STREAM_PREAMBLE + b"\r\n"
 
@@ -368,13 +369,13 @@ def test_connection_lost_while_streaming_tells_the_listener_once() -> None:
 def test_stream_end_writes_the_last_chunk_and_closes() -> None:
     conn = Connection().feed(request(STREAM_PATH))
     ((stream, listener),) = conn.app.streams
-    stream.end("shutdown", b"id:AQIAAg==\n\n")
-    stream.end("shutdown")
+    stream.end(CloseReason.SHUTDOWN, b"id:AQIAAg==\n\n")
+    stream.end(CloseReason.SHUTDOWN)
     assert conn.responses()[0].body == STREAM_PREAMBLE + b"id:AQIAAg==\n\n"
     assert conn.responses()[0].ended
     assert conn.transport.closed
     conn.protocol.connection_lost(None)
-    assert listener.closed == ["client_closed"]
+    assert listener.closed == [CloseReason.CLIENT_CLOSED]
 
 
 def test_write_pressure_is_reported_to_the_stream() -> None:

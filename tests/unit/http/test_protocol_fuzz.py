@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from ssegate.http.h1 import MAX_BODY
 from ssegate.http.request import Request
+from ssegate.sse.stream import CloseReason
 from tests.unit.http.harness import (
     BOOM_PATH,
     KEEPALIVE_TIMEOUT,
@@ -114,7 +115,7 @@ def _run(chunks: list[bytes], *, max_header_bytes: int = LIMIT) -> Outcome:
         conn.protocol.connection_lost(None)
         assert conn.registry.connections == set()
         for stream, listener in conn.app.streams:
-            assert listener.closed == ["client_closed"]
+            assert listener.closed == [CloseReason.CLIENT_CLOSED]
             assert stream.closed
         failures = sum(1 for r in conn.app.requests if r.path == BOOM_PATH)
         assert len(log.records) <= failures, [r.getMessage() for r in log.records]

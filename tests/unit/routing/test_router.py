@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
+from ssegate.config.problems import format_path
 from ssegate.config.schema import FilterConfig, RouteConfig
+from ssegate.kafka.eventid import IdForm
 from ssegate.routing import (
     CompiledRoute,
     ResolvedFilter,
     RouteError,
     Router,
+    StartPolicy,
     TopicNameError,
     compile_route,
-    format_path,
     is_valid_topic_name,
 )
 
@@ -30,8 +34,8 @@ def test_compile_demo_route() -> None:
     assert route.path == "/events/{symbol}/{exchange}"
     assert route.template.params == ("symbol", "exchange")
     assert route.topic.is_literal
-    assert route.event_id == "etag"
-    assert route.start == "earliest"
+    assert route.id_form is IdForm.ETAG
+    assert route.start is StartPolicy.EARLIEST
     assert route.resolve({"symbol": "BRK", "exchange": "NYSE"}) == (
         "events",
         (ResolvedFilter(b"BRK", (("exchange", b"NYSE"),)),),
@@ -198,21 +202,19 @@ def test_router_first_match_in_declaration_order_wins() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "text"),
+    ("event_id", "start", "id_form", "policy"),
     [
-        (("routes", 0, "filters", 1, "headers", "tag"), "routes[0].filters[1].headers.tag"),
-        (
-            ("routes", 0, "filters", 0, "headers", "zilla:identity"),
-            "routes[0].filters[0].headers.zilla:identity",
-        ),
-        (("kafka", "properties", "sasl.mechanism"), "kafka.properties.sasl.mechanism"),
-        (("static", "/"), 'static["/"]'),
-        (("static", "/index.html"), 'static["/index.html"]'),
-        (("static", 1), "static[1]"),
-        (("static", None), "static[None]"),
-        (("a b",), '["a b"]'),
-        ((), ""),
+        ("etag", "earliest", IdForm.ETAG, StartPolicy.EARLIEST),
+        ("key", "latest", IdForm.KEY, StartPolicy.LATEST),
+        ("etag", "compacted", IdForm.ETAG, StartPolicy.COMPACTED),
     ],
 )
-def test_format_path(path: tuple[object, ...], text: str) -> None:
-    assert format_path(path) == text  # type: ignore[arg-type]
+def test_stream_settings_are_compiled_once(
+    event_id: Literal["etag", "key"],
+    start: Literal["earliest", "latest", "compacted"],
+    id_form: IdForm,
+    policy: StartPolicy,
+) -> None:
+    route = compile_route(0, RouteConfig(path="/a", topic="t", event_id=event_id, start=start))
+    assert (route.id_form, route.start) == (id_form, policy)
+    assert route.start.value == start

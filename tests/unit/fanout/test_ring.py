@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ssegate.kafka.records import RECORD_OVERHEAD, KafkaRecord
-from ssegate.kafka.ring import TopicRing
+from ssegate.fanout.ring import TopicRing
+from ssegate.sources.record import RECORD_OVERHEAD, Record
 
 
-def record(partition: int, offset: int, value: bytes = b"v") -> KafkaRecord:
-    return KafkaRecord(partition, offset, None, value)
+def record(partition: int, offset: int, value: bytes = b"v") -> Record:
+    return Record(partition, offset, None, value)
 
 
-def positions(records: list[KafkaRecord]) -> list[tuple[int, int]]:
+def positions(records: list[Record]) -> list[tuple[int, int]]:
     return [(r.partition, r.offset) for r in records]
 
 

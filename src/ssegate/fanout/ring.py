@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
-from ssegate.kafka.records import KafkaRecord
+from ssegate.sources.record import Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,8 @@ class TopicRing:
             raise ValueError("a ring holds at least one record and one byte")
         self.max_records = max_records
         self.max_bytes = max_bytes
-        self._fifo: deque[KafkaRecord] = deque()
-        self._partitions: dict[int, deque[KafkaRecord]] = {}
+        self._fifo: deque[Record] = deque()
+        self._partitions: dict[int, deque[Record]] = {}
         self.covered_from: dict[int, int] = {}
         self._from_log_start: dict[int, bool] = {}
         self._next_seq = 1
@@ -65,6 +65,11 @@ class TopicRing:
         self.covered_from[partition] = offset
         self._from_log_start[partition] = log_start
 
+    @property
+    def appended(self) -> int:
+        """How many records were ever appended: changes with every append (cache validity)."""
+        return self._next_seq - 1
+
     def covers(self, partition: int, offset: int) -> bool:
         """Whether every record of `partition` from `offset` on is here (see rule 3)."""
         start = self.covered_from.get(partition)
@@ -79,7 +84,7 @@ class TopicRing:
             return 0
         return start - offset
 
-    def append(self, record: KafkaRecord) -> None:
+    def append(self, record: Record) -> None:
         record.seq = self._next_seq
         self._next_seq += 1
         self._fifo.append(record)
@@ -100,7 +105,7 @@ class TopicRing:
         self.covered_from[old.partition] = old.offset + 1
         self._from_log_start[old.partition] = False
 
-    def replay(self, positions: Mapping[int, int]) -> Iterator[KafkaRecord]:
+    def replay(self, positions: Mapping[int, int]) -> Iterator[Record]:
         """Records at or after `positions[p]` on each partition, in reader order.
 
         Partitions absent from `positions` are replayed from their first record here.
@@ -119,14 +124,14 @@ class TopicRing:
         return RingStatistics(len(self._fifo), self._bytes, self._peak_bytes, self._evicted)
 
 
-def _offset(record: KafkaRecord) -> int:
+def _offset(record: Record) -> int:
     return record.offset
 
 
-def _seq(record: KafkaRecord) -> int:
+def _seq(record: Record) -> int:
     return record.seq
 
 
-def _tail(records: deque[KafkaRecord], index: int) -> Iterator[KafkaRecord]:
+def _tail(records: deque[Record], index: int) -> Iterator[Record]:
     # A snapshot: the ring may grow or evict while the caller iterates.
     return iter(list(islice(records, index, None)))

@@ -1,0 +1,103 @@
+"""Writing records a stream has not seen yet, from the ring or a catch-up source.
+
+A stream that is not live carries its own position: `take` passes records through it in
+order, each moving the position (delivered or filtered out), and returns the frames to
+write, each with the id of the position just after its record.
+
+Many streams resume at the same place (a reconnect storm after a deploy or a network
+blip: every client of a group got the same last event), and encoding a replay is the
+expensive part, one id per record per stream. So a chunk encoded for one stream is kept in
+the topic's `ReplayCache`, keyed by the group (filters, id form) and the position it
+started from, and the next stream there writes the same bytes and takes the same end
+position. A chunk that stopped short of `chunk` records reached the ring's end: it is
+valid only until the ring grows. A full chunk stays valid: appends come after it, and an
+eviction of any of its records would have made the ring stop covering its start, which
+sends the stream to a catch-up source before it looks here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+
+from ssegate.fanout.encode import encode_record
+from ssegate.fanout.snapshot import CompactedSnapshot
+from ssegate.kafka.eventid import IdForm
+from ssegate.kafka.position import COMPACT_ABOVE, Position
+from ssegate.sources.record import Record
+
+
+def take(
+    records: Iterable[Record],
+    position: Position,
+    accepts: Callable[[Record], bool],
+    form: IdForm,
+    snapshot: CompactedSnapshot | None = None,
+) -> list[bytes]:
+    """Pass `records` (in order) through `position`: the frames to write now."""
+    frames: list[bytes] = []
+    for record in records:
+        known = position.get(record.partition)
+        if known is not None and record.offset < known:
+            continue  # already passed (a seam guard; never expected)
+        position.passed(record)
+        if snapshot is not None:
+            frames.extend(snapshot.offer(record, accepts))
+        elif accepts(record):
+            frames.append(encode_record(record, position.id_progress(record), form))
+    return frames
+
+
+def position_key(position: Position) -> Hashable:
+    """What a replay's bytes depend on: the offsets, and the time bound once ids are
+    compact (`ssegate.kafka.position` rule 3)."""
+    encoded = position.encoded()
+    if len(encoded) <= COMPACT_ABOVE:
+        return encoded
+    return (encoded, position.time_bound())
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayChunk:
+    """One chunk of a replay: its bytes, and where a stream stands after writing them."""
+
+    payload: bytes
+    events: int
+    end: Position  # copied by each stream that takes the chunk
+    final: bool  # the ring's end was reached: valid while `appended` is unchanged
+    appended: int
+
+
+class ReplayCache:
+    """The most recently encoded replay chunks of one topic (see the module docstring)."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._capacity = capacity
+        self._chunks: OrderedDict[Hashable, ReplayChunk] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"<ReplayCache chunks={len(self._chunks)} hits={self.hits} misses={self.misses}>"
+
+    def get(self, key: Hashable, appended: int) -> ReplayChunk | None:
+        chunk = self._chunks.get(key)
+        if chunk is not None and chunk.final and chunk.appended != appended:
+            del self._chunks[key]
+            chunk = None
+        if chunk is None:
+            self.misses += 1
+            return None
+        self._chunks.move_to_end(key)
+        self.hits += 1
+        return chunk
+
+    def put(self, key: Hashable, chunk: ReplayChunk) -> None:
+        self._chunks[key] = chunk
+        self._chunks.move_to_end(key)
+        while len(self._chunks) > self._capacity:
+            self._chunks.popitem(last=False)
+
+    def clear(self) -> None:
+        self._chunks.clear()

@@ -1,0 +1,66 @@
+"""A record as the fan-out keeps it: plain values, whatever source it came from.
+
+A Kafka record, an upstream SSE event (partition 0, offsets counted by the proxy) or a
+test's in-memory record all become a `Record`; the fan-out knows nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Headers = Sequence[tuple[str, bytes]]
+
+# Bytes of bookkeeping per record beyond key, value and headers, for ring accounting:
+# roughly what CPython spends on the object, its slots and the bytes objects' headers.
+RECORD_OVERHEAD = 200
+
+
+class Record:
+    """One record of one partition. `value is None` is a tombstone.
+
+    `seq` orders records of one topic in the order the reader handed them over, across
+    partitions. The `cached_*` slots let the fan-out encode a record once per batch however
+    many subscription groups deliver it.
+    """
+
+    __slots__ = (
+        "cached_data",
+        "etag",
+        "headers",
+        "key",
+        "offset",
+        "partition",
+        "seq",
+        "size",
+        "timestamp",
+        "value",
+    )
+
+    def __init__(
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+        timestamp: int = 0,
+    ) -> None:
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+        self.seq = 0
+        self.etag: bytes | None = None
+        size = RECORD_OVERHEAD + len(key or b"") + len(value or b"")
+        if headers:
+            for name, header_value in headers:
+                size += len(name) + len(header_value or b"")
+                if name == "etag":  # Zilla: the header named exactly `etag`, byte match
+                    self.etag = header_value
+        self.size = size
+        self.cached_data: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<Record p{self.partition}@{self.offset} key={self.key!r} seq={self.seq}>"

@@ -1,0 +1,107 @@
+"""From a checked configuration to the gateway's parts: its routes, compiled and checked.
+
+`ssegate.config` reads a file and checks it on its own terms; this module compiles each
+route (`ssegate.routing.compile_route`) and runs the checks that need compiled routes: a
+route may not take a built-in endpoint (`RESERVED_PATHS`) nor match exactly the paths of an
+earlier one, and a static URL may be neither a built-in endpoint nor a path some route
+matches. They run after the configuration's own checks, routes first then static URLs, and
+raise a `ConfigError` in the loader's format: `<file>: routes[0].path: <message>`.
+
+    compiled = load(Path("ssegate.yaml"))   # ConfigError (exit status 2) when wrong
+    compiled.config.listeners, compiled.routes, compiled.static_files()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssegate.config import Config, ConfigPath, ConfigProblem, LoadedConfig
+from ssegate.config.loader import load_config, parse_config, resolve_static_files
+from ssegate.errors import ConfigError
+from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
+
+__all__ = ["CompiledConfig", "compile_config", "load", "parse"]
+
+_BUILT_IN = f"a built-in endpoint ({', '.join(RESERVED_PATHS)})"
+
+
+@dataclass(frozen=True)
+class CompiledConfig:
+    """A checked configuration with its compiled routes: what the gateway runs."""
+
+    config: Config
+    routes: tuple[CompiledRoute, ...]  # in declaration order
+    source: str  # the file as named by the caller, or "<string>"
+    base_dir: Path  # the file's directory; static files resolve against it
+
+    def static_files(self) -> dict[str, Path]:
+        """URL path -> absolute file path, for every `static` entry."""
+        return resolve_static_files(self.config, self.base_dir)
+
+
+def compile_config(loaded: LoadedConfig) -> CompiledConfig:
+    """Compile the routes of `loaded` and check them; ConfigError on the first problem."""
+    try:
+        routes = _compile_routes(loaded.config)
+        _check_static_urls(loaded.config, routes)
+    except ConfigProblem as problem:
+        raise ConfigError(problem.render(loaded.source)) from None
+    return CompiledConfig(
+        config=loaded.config, routes=routes, source=loaded.source, base_dir=loaded.base_dir
+    )
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> CompiledConfig:
+    """Read, check and compile the configuration file at `path` (see `load_config`)."""
+    return compile_config(load_config(path, environ))
+
+
+def parse(
+    text: str,
+    *,
+    source: str = "<string>",
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CompiledConfig:
+    """Parse, check and compile YAML `text` (see `parse_config`)."""
+    return compile_config(parse_config(text, source=source, base_dir=base_dir, environ=environ))
+
+
+def _compile_routes(config: Config) -> tuple[CompiledRoute, ...]:
+    compiled: list[CompiledRoute] = []
+    shapes: dict[str, CompiledRoute] = {}
+    for index, cfg in enumerate(config.routes):
+        try:
+            route = compile_route(index, cfg)
+        except RouteError as exc:
+            raise ConfigProblem(("routes", index, *exc.path), exc.message) from exc
+        where: ConfigPath = ("routes", index, "path")
+        if route.path in RESERVED_PATHS:
+            raise ConfigProblem(where, f"{route.path!r} is {_BUILT_IN}")
+        earlier = shapes.get(route.template.shape)
+        if earlier is not None:
+            same = "duplicates" if earlier.path == route.path else "matches the same paths as"
+            raise ConfigProblem(
+                where,
+                f"{route.path!r} {same} routes[{earlier.index}].path {earlier.path!r} "
+                "(the first route wins, so this one would never match)",
+            )
+        shapes[route.template.shape] = route
+        compiled.append(route)
+    return tuple(compiled)
+
+
+def _check_static_urls(config: Config, routes: tuple[CompiledRoute, ...]) -> None:
+    for url in config.static:
+        where: ConfigPath = ("static", url)
+        if url in RESERVED_PATHS:
+            raise ConfigProblem(where, f"{url!r} is {_BUILT_IN}")
+        for route in routes:
+            if route.template.match(url) is not None:
+                raise ConfigProblem(
+                    where,
+                    f"{url!r} is also matched by routes[{route.index}].path {route.path!r}; "
+                    "a URL serves a file or a stream, not both",
+                )
