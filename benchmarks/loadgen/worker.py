@@ -28,6 +28,7 @@ import contextlib
 import os
 import resource
 import socket
+import threading
 import time
 from array import array
 from multiprocessing.connection import Connection
@@ -92,6 +93,7 @@ class Worker:
     def __init__(self, loop: asyncio.AbstractEventLoop, conn: Connection) -> None:
         self.loop = loop
         self.conn = conn
+        self._send_lock = threading.Lock()
         self.host = "127.0.0.1"
         self.port = 0
         self.host_header = ""
@@ -222,18 +224,36 @@ class Worker:
 
     # -- commands --------------------------------------------------------------------------
 
-    def on_command(self) -> None:
-        while self.conn.poll():
+    def read_commands(self) -> None:
+        """Receive commands, on a thread of their own: `status` is answered here at once,
+        every other command runs on the loop. Under overload the loop is seconds behind
+        its sockets, and a status sample taken that late would be a wrong sample."""
+        while True:
             try:
                 command = self.conn.recv()
-            except EOFError:
-                self.stopping = True
-                self.done.set()
+            except (EOFError, OSError):
+                self.loop.call_soon_threadsafe(self._controller_gone)
                 return
-            name = command.pop("cmd")
-            task = self.loop.create_task(self._run(name, command))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            if command.get("cmd") == "status":
+                self._send(self.status())
+            else:
+                self.loop.call_soon_threadsafe(self._start, command)
+            if command.get("cmd") == "close":
+                return
+
+    def _controller_gone(self) -> None:
+        self.stopping = True
+        self.done.set()
+
+    def _start(self, command: dict[str, Any]) -> None:
+        name = command.pop("cmd")
+        task = self.loop.create_task(self._run(name, command))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _send(self, reply: dict[str, Any]) -> None:
+        with self._send_lock:  # replies come from the loop and from the command thread
+            self.conn.send(reply)
 
     async def _run(self, name: str, args: dict[str, Any]) -> None:
         handler = getattr(self, f"cmd_{name}")
@@ -241,7 +261,7 @@ class Worker:
             reply = await handler(**args)
         except Exception as exc:  # report to the controller rather than die silently
             reply = {"error": f"{type(exc).__name__}: {exc}"}
-        self.conn.send(reply)
+        self._send(reply)
 
     async def cmd_open(
         self,
@@ -285,6 +305,17 @@ class Worker:
         await asyncio.gather(*connects)
 
     async def cmd_status(self) -> dict[str, Any]:
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        """The counters, read from any thread: a copy made while the loop changed a dict
+        is taken again."""
+        for _ in range(5):
+            with contextlib.suppress(RuntimeError):  # "dictionary changed size"
+                return self._status()
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
         caught = [s.caught_up_at for s in self.streams if s.caught_up_at is not None]
         opened = [s.opened_at for s in self.streams if s.opened_at is not None]
         return {
@@ -423,11 +454,9 @@ def _cpu_seconds() -> float:
 async def _serve(conn: Connection) -> None:
     loop = asyncio.get_running_loop()
     worker = Worker(loop, conn)
-    loop.add_reader(conn.fileno(), worker.on_command)
-    os.set_blocking(conn.fileno(), True)  # add_reader made it non-blocking; replies can be big
     conn.send({"ready": os.getpid()})
+    threading.Thread(target=worker.read_commands, name="commands", daemon=True).start()
     await worker.done.wait()
-    loop.remove_reader(conn.fileno())
 
 
 def worker_main(conn: Connection) -> None:
