@@ -93,7 +93,7 @@ def start_at(route: CompiledRoute, last_event_id: str | None) -> StartAt:
         return StartAt(route.start, invalid=True)
     if parsed.compact is not None:
         return StartAt(route.start, compact=parsed.compact)
-    return StartAt(route.start, parsed.progress)
+    return StartAt(route.start, parsed.progress, live=parsed.live)
 
 
 def last_event_id_of(request: Request) -> tuple[str | None, int]:

@@ -17,6 +17,7 @@ import os
 import re
 import select
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from ssegate.kafka.eventid import MAX_ID_BYTES, IdForm, encode_progress, format_
 from ssegate.sse.wire import Decoder, Event
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster
+from tests.support.waiting import until_sync
 
 pytestmark = pytest.mark.kafka
 
@@ -531,4 +533,87 @@ def test_a_client_that_never_reads_its_answers_does_not_grow_the_gateway(setup: 
         grown = process.memory_info().rss - before
     assert sent < 64 * 1024 * 1024, "the gateway read 64 MiB of requests it could not answer"
     assert grown < 64 * 1024 * 1024, f"the gateway grew by {grown >> 20} MiB"
+    setup.unharmed()
+
+
+# -- pipelining clients that never read (issue 15) -------------------------------------------
+
+WRITE_TIMEOUT = 5.0  # limits.write_timeout's default
+FLOODS = {
+    "metrics": b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "health": b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "404": b"GET /no/such/route HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+}
+FLOODS["mix"] = b"".join(FLOODS.values())
+
+
+def _open_peers(process: psutil.Process, ports: set[int]) -> set[int]:
+    """Which of the client ports `ports` the gateway still holds a connection to."""
+    return {
+        c.raddr.port
+        for c in process.net_connections(kind="tcp")
+        if c.raddr and c.raddr.port in ports and c.status == psutil.CONN_ESTABLISHED
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(FLOODS))
+def test_a_pipelined_flood_that_is_never_read_is_dropped(setup: Setup, kind: str) -> None:
+    """The issue's flood: 6,241 requests back to back (262,122 bytes of `GET /metrics`),
+    never read. Twenty such clients: each is dropped within the write timeout, the gateway's
+    memory comes back, the witness stream keeps flowing."""
+    gateway = setup.gateway.process
+    assert gateway is not None
+    process = psutil.Process(gateway.pid)
+    before = process.memory_info().rss
+    flood = FLOODS[kind] * (6241 // FLOODS[kind].count(b"GET "))
+    clients = []
+    for _ in range(20):
+        sock = _connect(setup.port)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.send(flood)  # as much as the kernel takes; the client never reads
+        clients.append(sock)
+    try:
+        ports = {sock.getsockname()[1] for sock in clients}
+        started = time.monotonic()
+        until_sync(
+            lambda: _open_peers(process, ports),
+            WRITE_TIMEOUT * 3,
+            accept=lambda held: not held,
+            message="the gateway to drop every flooding client",
+        )
+        # Dropped within the write timeout of their answers' last move (plus scheduling).
+        assert time.monotonic() - started < WRITE_TIMEOUT * 3
+        setup.unharmed()
+        grown = process.memory_info().rss - before
+        assert grown < 32 * 2**20, f"the gateway kept {grown >> 20} MiB after the clients went"
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_a_pipelining_client_that_reads_is_answered_in_full(setup: Setup) -> None:
+    flood = FLOODS["health"] * 6241
+    with _connect(setup.port) as sock:
+        sock.settimeout(TIMEOUT)
+        received = bytearray()
+        view = memoryview(flood)
+        sent = 0
+        answers = 0
+        while answers < 6241:
+            if sent < len(flood):
+                sock.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    sent += sock.send(view[sent : sent + 65536])
+                sock.setblocking(True)
+                sock.settimeout(TIMEOUT)
+            readable, _, _ = select.select([sock], [], [], TIMEOUT)
+            assert readable, f"no answer within {TIMEOUT}s after {answers} answers"
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"closed after {answers} answers"
+            received += chunk
+            answers = received.count(b"HTTP/1.1 200 OK\r\n")
+    assert answers == 6241
+    assert received.count(b"\r\n\r\nok\n") == 6241
     setup.unharmed()

@@ -127,6 +127,7 @@ def _check_limits(config: Config) -> None:
     _at_least(("limits", "max_header_bytes"), limits.max_header_bytes, 1)
     _positive_duration(("limits", "request_timeout"), limits.request_timeout)
     _positive_duration(("limits", "keepalive_timeout"), limits.keepalive_timeout)
+    _positive_duration(("limits", "write_timeout"), limits.write_timeout)
     _at_least(("limits", "write_buffer_high_water"), limits.write_buffer_high_water, 1)
 
 

@@ -115,6 +115,9 @@ class Limits(_Section, frozen=True):
     max_header_bytes: ByteSize = ByteSize(16 * 1024)
     request_timeout: Seconds = Seconds(10.0)  # time to receive a complete request: 408
     keepalive_timeout: Seconds = Seconds(5.0)  # idle non-stream connections (uvicorn's 5 s)
+    # A client that reads none of the answers it is owed (other than a stream) for this long
+    # is dropped; pipelined requests wait unparsed while the answers pile up.
+    write_timeout: Seconds = Seconds(5.0)
     # Unsent bytes a stream may hold before it is closed; the client resumes by id.
     write_buffer_high_water: ByteSize = ByteSize(1024 * 1024)
 

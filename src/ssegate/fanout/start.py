@@ -44,11 +44,22 @@ class StartAt:
     compact: CompactProgress | None = None  # from a compact id
     since_ms: int | None = None  # from ?since=
     invalid: bool = False  # the client sent an id that did not decode (counted)
+    # Partitions a Zilla id lists at -1 (nothing delivered from them): a resume reads them
+    # from their beginning, or under `latest` from their end (docs/streams.md).
+    live: frozenset[int] = frozenset()
 
     @property
     def resumed(self) -> bool:
         """Whether the client sent a position it had reached (gaps are reported)."""
         return self.positions is not None or self.compact is not None
+
+    def unlisted_start(self, partition: int, end: int) -> int:
+        """Where a resume reads a partition its id has no offset for: from the beginning
+        (a partition added since, or one a Zilla id lists at -1), except that a Zilla -1
+        under `latest` starts at the end, as Zilla does."""
+        if partition in self.live and self.policy is StartPolicy.LATEST:
+            return end
+        return 0
 
     def without_id(self) -> StartAt:
         """The start when the id turns out not to fit the topic: the policy, counted."""

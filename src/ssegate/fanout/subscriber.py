@@ -231,9 +231,9 @@ class Subscriber:
         gaps: dict[int, tuple[int, int]] = {}
         for partition in view.partitions:
             offset = position.get(partition)
-            if offset is None:  # a partition the id does not know: from its start
-                position.set(partition, 0)
-                offset = 0
+            if offset is None:  # a partition the id has no offset for
+                offset = self.start.unlisted_start(partition, view.end_offset(partition))
+                position.set(partition, offset)
             if offset > view.position(partition):
                 ahead = True
             elif not ring.covers(partition, offset):

@@ -42,6 +42,9 @@ MAX_BODY = 64 * 1024
 # enough that a fast client's socket never runs dry between two catch-up batches.
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
+# Pipelined requests are parsed this many bytes at a time, so parsing can stop between
+# slices once the answers owed pass the high-water mark (HttpProtocol._parse).
+PARSE_SLICE = 4096
 # Seconds an ended stream has to send what is still buffered for it before it is dropped.
 END_FLUSH_SECONDS = 15.0
 
@@ -197,7 +200,11 @@ class HttpProtocol(asyncio.Protocol):
         "_registry",
         "_request_timeout",
         "_timer",
+        "_unparsed",
         "_url",
+        "_write_timeout",
+        "_write_timer",
+        "_write_waiting",
         "client_ip",
         "stream",
         "transport",
@@ -218,6 +225,7 @@ class HttpProtocol(asyncio.Protocol):
         self._max_header_bytes = int(limits.max_header_bytes)
         self._request_timeout = float(limits.request_timeout)
         self._keepalive_timeout = float(limits.keepalive_timeout)
+        self._write_timeout = float(limits.write_timeout)
         # Per-connection state
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
@@ -228,6 +236,10 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False
         self._reading_paused = False  # by us, while unsent answers pile up (pause_writing)
         self._messages_begun = 0
+        # Received bytes not parsed yet: parsing waits while answers pile up unsent.
+        self._unparsed = b""
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._write_waiting = 0  # unsent bytes when the write timer was armed
         # Per-request state
         self._url = bytearray()
         self._headers: list[tuple[str, str]] = []
@@ -257,6 +269,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._registry.discard(self)
         self._cancel_timer()
+        self._cancel_write_timer()
+        self._unparsed = b""
         self._closing = True
         if self.stream is not None:
             self.stream.lost(CloseReason.CLIENT_CLOSED)
@@ -273,13 +287,17 @@ class HttpProtocol(asyncio.Protocol):
         if self.stream is None and self.transport is not None and not self._closing:
             self._reading_paused = True
             self.transport.pause_reading()
+            self._arm_write_timer()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self._cancel_write_timer()
         self._resume_reading()
         stream = self.stream
         if stream is not None and stream.listener is not None:
             stream.listener.on_writable()
+        elif self._unparsed and not self._closing:
+            self._parse(b"")  # the pipelined requests that waited for the answers to drain
 
     def _resume_reading(self) -> None:
         if self._reading_paused and self.transport is not None and not self._closing:
@@ -287,39 +305,64 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Parse what arrived, in slices, and stop while answers pile up unsent (fix).
+
+        A client that pipelines requests and never reads made the gateway answer every
+        request of a read at once: one 256 KiB read of `GET /metrics` owed it 14 MB. Now
+        parsing stops as soon as the connection's unsent bytes pass the high-water mark
+        (`pause_writing`), keeping the rest of the read unparsed until they drain
+        (`resume_writing`); reading is paused meanwhile, so what one connection is owed is
+        bounded by the mark plus the answers to one slice of requests.
+        """
+        if self._unparsed:
+            data, self._unparsed = self._unparsed + data, b""
+        while data and self.stream is None and not self._closing:
+            if self.writing_paused:
+                self._unparsed = data
+                if self.transport is not None:  # what the write timer must see move
+                    self._write_waiting = self.transport.get_write_buffer_size()
+                return
+            piece, data = data[:PARSE_SLICE], data[PARSE_SLICE:]
+            rest = self._feed(piece)
+            if rest:
+                data = rest + data
+
+    def _feed(self, data: bytes) -> bytes:
+        """Feed one slice to the parser; what follows an upgrade request, to parse anew."""
         # A stream reads nothing more; its end arrives as connection_lost.
         # The request timer is armed by on_message_begin: bytes that begin no request (the
         # empty lines RFC 9112 §2.2 lets a client send between requests) leave the idle
         # timer running. (Fix: arming it here for any read gave such a connection a 408,
         # and left a pipelined request that began in the same read as the previous one's
         # end under the idle timer, which closed it silently mid-request.)
-        # A loop, not recursion (fix): one read may hold thousands of pipelined upgrade
-        # requests, and recursing once per upgrade raised RecursionError out of here.
-        while data and self.stream is None and not self._closing:
-            begun = self._messages_begun
-            try:
-                self._parser.feed_data(data)
-            except httptools.HttpParserUpgrade as upgrade:
-                # An upgrade we do not offer (h2c, websocket): answered as HTTP/1.1 already;
-                # parse whatever follows with a fresh parser.
-                offset = upgrade.args[0] if upgrade.args else len(data)
-                self._parser = httptools.HttpRequestParser(self)
-                data = data[offset:]
-                continue
-            except httptools.HttpParserCallbackError as error:
-                cause = error.__context__
-                if isinstance(cause, _HeadersTooLarge):
-                    self._reject(431, f"request headers exceed {self._max_header_bytes} bytes\n")
-                elif isinstance(cause, _BodyTooLarge):
-                    self._reject(413, f"request body exceeds {MAX_BODY} bytes\n")
-                else:
-                    logger.error("request handling failed", exc_info=cause)
-                    self._fail()
-            except httptools.HttpParserError as error:
-                self._reject(400, f"malformed HTTP request: {error}\n")
+        # The caller loops, not recursion (fix): one read may hold thousands of pipelined
+        # upgrade requests, and recursing once per upgrade raised RecursionError.
+        begun = self._messages_begun
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # An upgrade we do not offer (h2c, websocket): answered as HTTP/1.1 already;
+            # parse whatever follows with a fresh parser.
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._parser = httptools.HttpRequestParser(self)
+            return data[offset:]
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _HeadersTooLarge):
+                self._reject(431, f"request headers exceed {self._max_header_bytes} bytes\n")
+            elif isinstance(cause, _BodyTooLarge):
+                self._reject(413, f"request body exceeds {MAX_BODY} bytes\n")
             else:
-                self._check_head(len(data), begun)
-            return
+                logger.error("request handling failed", exc_info=cause)
+                self._fail()
+        except httptools.HttpParserError as error:
+            self._reject(400, f"malformed HTTP request: {error}\n")
+        else:
+            self._check_head(len(data), begun)
+        return b""
 
     def _check_head(self, size: int, begun: int) -> None:
         """Count a read that fell entirely inside an unfinished head (fix).
@@ -493,17 +536,23 @@ class HttpProtocol(asyncio.Protocol):
         self._arm(seconds, self.abort)
 
     def abort(self) -> None:
-        """Drop the connection now (shutdown deadline passed)."""
+        """Drop the connection now (shutdown deadline passed, or a client that does not
+        read)."""
         self._closing = True
         self._cancel_timer()
+        self._cancel_write_timer()
+        self._unparsed = b""
         if self.transport is not None:
             self.transport.abort()
 
     def _close(self) -> None:
         self._closing = True
         self._cancel_timer()
+        self._unparsed = b""
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close()  # once the unsent bytes are sent
+            if self.transport.get_write_buffer_size():
+                self._arm_write_timer()
 
     # -- timers ----------------------------------------------------------------------------
 
@@ -515,6 +564,32 @@ class HttpProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _arm_write_timer(self) -> None:
+        """Drop the connection if its unsent answers do not move for `write_timeout`: a
+        client that does not read would otherwise hold them, and the connection, for good.
+        (Streams have their own rule: the high-water mark, then END_FLUSH_SECONDS.)"""
+        if self._write_timer is None and self.stream is None and self.transport is not None:
+            self._write_waiting = self.transport.get_write_buffer_size()
+            self._write_timer = self._loop.call_later(self._write_timeout, self._on_write_stalled)
+
+    def _cancel_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _on_write_stalled(self) -> None:
+        self._write_timer = None
+        if self.transport is None or self.stream is not None:
+            return
+        waiting = self.transport.get_write_buffer_size()
+        if waiting and waiting >= self._write_waiting:
+            logger.info(
+                "%s read none of its answers in %gs; dropped", self.client_ip, self._write_timeout
+            )
+            self.abort()
+        elif waiting:
+            self._arm_write_timer()  # it reads, slowly: give it another period
 
     def _on_idle(self) -> None:
         self._timer = None

@@ -14,8 +14,11 @@ Theory of operation:
 2. Varints are zig-zag then LEB128, i.e. protobuf `sint32`/`sint64`: 7 bits per byte, least
    significant group first, high bit set while more bytes follow. Every value written is
    non-negative, so zig-zag is `v << 1`. A varint32 takes at most 5 bytes, a varint64 at
-   most 10; a longer one, a value beyond its width, or a negative value is rejected.
-   Non-minimal encodings within those widths (`82 00` for 1) are accepted, as protobuf does.
+   most 10; a longer one, a value beyond its width, or a negative value is rejected, with
+   one exception: an entry's offset may be -1, which is how Zilla writes a partition it
+   has delivered nothing from (its LIVE offset type: `AQYAAQIGBAI=` = {0: -1, 1: 3, 2: 1}).
+   Such partitions are returned apart (`ParsedId.live`), not as offsets. Non-minimal
+   encodings within those widths (`82 00` for 1) are accepted, as protobuf does.
 3. Text: base64url (`-`, `_`) WITH `=` padding, byte for byte Java's
    `Base64.getUrlEncoder()`. `{0: 2, 1: 1}` -> `01 04 00 04 02 02` -> `AQQABAIC`.
    Padding is kept for two reasons. Zilla's parser rejects a length that is not a multiple
@@ -138,6 +141,9 @@ class ParsedId:
     """The record key, only in the KEY form; None for `null` and in the ETAG form."""
     compact: CompactProgress | None = None
     """For a compact progress (rule 10): its time bound; `progress` then holds the anchor."""
+    live: frozenset[int] = frozenset()
+    """Partitions the id lists at offset -1 (Zilla: nothing delivered from them yet, rule 2);
+    they are not in `progress`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,11 +400,12 @@ def _field(name: str, entry: int) -> str:
 
 
 def _read_varint(
-    data: bytes, pos: int, width: int, limit: int, name: str, entry: int
+    data: bytes, pos: int, width: int, limit: int, name: str, entry: int, *, minimum: int = 0
 ) -> tuple[int, int]:
     """Read one zig-zag LEB128 varint of at most `width` bytes at `pos`.
 
-    Returns (value, position after it); the value is non-negative or this raises.
+    Returns (value, position after it); the value is at least `minimum` (0 or -1) or this
+    raises.
     """
     raw = 0
     shift = 0
@@ -413,7 +420,10 @@ def _read_varint(
             if raw > limit:
                 raise EventIdError(f"{_field(name, entry)}: varint out of range")
             if raw & 1:
-                raise EventIdError(f"{_field(name, entry)}: negative value {-((raw + 1) >> 1)}")
+                value = -((raw + 1) >> 1)
+                if value < minimum:
+                    raise EventIdError(f"{_field(name, entry)}: negative value {value}")
+                return value, pos
             return raw >> 1, pos
         shift += 7
     raise EventIdError(f"{_field(name, entry)}: varint longer than {width} bytes")
@@ -439,7 +449,8 @@ def _decode_compact(data: bytes) -> CompactProgress:
     return CompactProgress(count, time_ms, anchor)
 
 
-def _decode_binary(data: bytes) -> dict[int, int]:
+def _decode_binary(data: bytes) -> tuple[dict[int, int], frozenset[int]]:
+    """Partition -> next offset, and the partitions listed at -1 (rule 2)."""
     end = len(data)
     if end == 0:
         raise EventIdError("progress: empty")
@@ -451,23 +462,30 @@ def _decode_binary(data: bytes) -> dict[int, int]:
     if end - pos < 2 * count:  # every entry takes at least two bytes
         raise EventIdError(f"entries: {count} declared but only {end - pos} bytes follow")
     progress: dict[int, int] = {}
+    live: set[int] = set()
     for entry in range(count):
         partition, pos = _read_varint(data, pos, _VARINT32_BYTES, _MAX_RAW32, "partition", entry)
-        next_offset, pos = _read_varint(data, pos, _VARINT64_BYTES, _MAX_RAW64, "offset", entry)
-        if partition in progress:
+        next_offset, pos = _read_varint(
+            data, pos, _VARINT64_BYTES, _MAX_RAW64, "offset", entry, minimum=-1
+        )
+        if partition in progress or partition in live:
             raise EventIdError(f"entry {entry} partition: duplicate {partition}")
-        progress[partition] = next_offset
+        if next_offset < 0:
+            live.add(partition)
+        else:
+            progress[partition] = next_offset
     if pos != end:
         raise EventIdError(f"trailing bytes: {end - pos} after {count} entries")
-    return progress
+    return progress, frozenset(live)
 
 
 def decode_progress(text: str) -> dict[int, int]:
-    """Partition -> next offset from a progress text (no etag, no key form).
+    """Partition -> next offset from a progress text (no etag, no key form); partitions
+    listed at -1 (Zilla's, rule 2) are left out.
 
     Raises EventIdError, and nothing else, for any text that is not a valid progress.
     """
-    return _decode_binary(_b64decode(text, "progress"))
+    return _decode_binary(_b64decode(text, "progress"))[0]
 
 
 def parse_event_id(text: str) -> ParsedId:
@@ -493,4 +511,5 @@ def parse_event_id(text: str) -> ParsedId:
         compact = _decode_compact(data)
         anchor = dict([compact.anchor]) if compact.anchor is not None else {}
         return ParsedId(anchor, etag if slash else None, key, compact)
-    return ParsedId(_decode_binary(data), etag if slash else None, key)
+    progress, live = _decode_binary(data)
+    return ParsedId(progress, etag if slash else None, key, live=live)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from http import HTTPStatus
+from typing import cast
 
 import pytest
 
-from ssegate.http.h1 import MAX_BODY, Exchange
+from ssegate.http.h1 import MAX_BODY, Exchange, HttpProtocol
 from ssegate.sse.stream import CloseReason
 from tests.unit.http.harness import (
     BOOM_PATH,
@@ -17,6 +19,8 @@ from tests.unit.http.harness import (
     STREAM_PATH,
     STREAM_PREAMBLE,
     Connection,
+    FakeTimer,
+    FakeTransport,
     request,
 )
 
@@ -442,3 +446,91 @@ def test_an_application_that_does_not_answer_gets_500_for_the_client() -> None:
         b"internal error\n"
     )
     assert conn.transport.closed
+
+
+# -- clients that pipeline and do not read (issue 15) ------------------------------------
+
+
+class PausingTransport(FakeTransport):
+    """Unsent bytes grow with every write until the test drains them; past `high` the
+    protocol is told to pause, as a real transport does."""
+
+    def __init__(self, high: int) -> None:
+        super().__init__()
+        self.high = high
+        self.protocol: HttpProtocol | None = None
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.buffer_size += len(data)
+        protocol = self.protocol
+        if protocol is not None and self.buffer_size > self.high and not protocol.writing_paused:
+            protocol.pause_writing()
+
+    def drain(self) -> None:
+        self.buffer_size = 0
+        assert self.protocol is not None
+        self.protocol.resume_writing()
+
+
+def write_timers(conn: Connection) -> list[FakeTimer]:
+    return [t for t in conn.loop.pending() if t.callback == conn.protocol._on_write_stalled]
+
+
+def pausing_connection(high: int = 10_000) -> tuple[Connection, PausingTransport]:
+    conn = Connection()
+    transport = PausingTransport(high)
+    conn.transport = transport
+    transport.protocol = conn.protocol
+    conn.protocol.connection_made(cast(asyncio.Transport, transport))
+    return conn, transport
+
+
+def test_pipelined_requests_wait_unparsed_while_answers_pile_up() -> None:
+    conn, transport = pausing_connection()
+    flood = request("/a") * 6241  # one read of the whole flood, as the kernel may hand it
+    conn.feed(flood)
+    answered = len(conn.app.requests)
+    # Parsing stopped within one slice of requests after the mark was passed.
+    assert 0 < answered < 6241
+    assert transport.buffer_size < transport.high + 4096 // len(request("/a")) * 200
+    assert not transport.reading
+    # A client that reads its answers gets every one, in order, as it reads.
+    while len(conn.app.requests) < 6241:
+        before = len(conn.app.requests)
+        transport.drain()
+        assert len(conn.app.requests) > before
+    assert conn.statuses() == [200] * 6241
+    assert transport.reading
+
+
+def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_write_timeout() -> None:
+    conn, transport = pausing_connection()
+    conn.feed(request("/a") * 6241)
+    (write_timer,) = write_timers(conn)
+    assert write_timer.delay == 5.0  # limits.write_timeout
+    write_timer.fire()
+    assert transport.aborted
+    assert conn.protocol._unparsed == b""  # nothing kept for it
+
+
+def test_a_slow_reader_gets_another_period_while_its_answers_move() -> None:
+    conn, transport = pausing_connection()
+    conn.feed(request("/a") * 6241)
+    (write_timer,) = write_timers(conn)
+    transport.buffer_size -= 100  # it read a little
+    write_timer.fire()
+    assert not transport.aborted
+    (again,) = write_timers(conn)
+    again.fire()  # and then nothing more
+    assert transport.aborted
+
+
+def test_a_close_with_unsent_answers_is_bounded_too() -> None:
+    conn, transport = pausing_connection(high=10**9)
+    conn.feed(request("/a", headers=(("Host", "gw"), ("Connection", "close"))))
+    assert transport.closed
+    assert transport.buffer_size > 0
+    (write_timer,) = write_timers(conn)
+    write_timer.fire()
+    assert transport.aborted

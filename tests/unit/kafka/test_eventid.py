@@ -173,6 +173,8 @@ PROGRESS_REJECTIONS: list[tuple[str, str]] = [
     (b64("01 02 00 02 00"), "trailing bytes: 1 after 1 entries"),
     (b64("01 00 00 00"), "trailing bytes: 2 after 0 entries"),
     (b64("01 04 00 04 02 02 00 00 00"), "trailing bytes: 3 after 2 entries"),
+    (b64("01 04 00 01 00 04"), "entry 1 partition: duplicate 0"),  # -1, then an offset
+    (b64("01 04 00 04 00 01"), "entry 1 partition: duplicate 0"),  # an offset, then -1
 ]
 
 
@@ -398,3 +400,24 @@ def test_tracker_rejects_out_of_range(partition: int, next_offset: int, message:
         tracker.set(partition, next_offset)
     assert tracker.snapshot() == {1: 5}
     assert tracker.encoded() == encode_progress({1: 5})
+
+
+# Zilla's ids, taken from real Zilla on the same records (issue 14): it writes -1 for a
+# partition it has delivered nothing from, and lists entries in its fetch order.
+ZILLA_IDS = [
+    ("AQYAAQIGBAI=", {1: 3, 2: 1}, {0}),  # {p0: -1, p1: 3, p2: 1}
+    ("AQYCBgABBAQ=", {1: 3, 2: 2}, {0}),  # p1, p0, p2: entries in any order
+    ("AQYAAAIIBAI=", {0: 0, 1: 4, 2: 1}, set()),  # ssegate's id for the same event
+    (b64("01 06 00 01 02 01 04 01"), {}, {0, 1, 2}),  # nothing delivered from any
+]
+
+
+@pytest.mark.parametrize(("text", "progress", "live"), ZILLA_IDS)
+def test_zilla_ids_with_minus_one_are_accepted(
+    text: str, progress: dict[int, int], live: set[int]
+) -> None:
+    parsed = parse_event_id(text)
+    assert (parsed.progress, parsed.live) == (progress, live)
+    assert decode_progress(text) == progress  # the -1 partitions are left out
+    keyed = parse_event_id(f'["a2V5","{text}/rev7"]')
+    assert (keyed.progress, keyed.live, keyed.etag, keyed.key) == (progress, live, "rev7", b"key")
