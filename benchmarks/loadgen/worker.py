@@ -31,6 +31,8 @@ import socket
 import threading
 import time
 from array import array
+from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -225,9 +227,9 @@ class Worker:
     # -- commands --------------------------------------------------------------------------
 
     def read_commands(self) -> None:
-        """Receive commands, on a thread of their own: `status` is answered here at once,
-        as is `window` (both only read or swap counters), every other command runs on the
-        loop. A saturated client's loop serves its pipe seconds late (a full fan-out point
+        """Receive commands, on a thread of their own: `status`, `window` and `final` are
+        answered here at once (they only read or swap counters), every other command runs
+        on the loop. A saturated client's loop serves its pipe late (a full fan-out point
         at 10,000 x 1,000/s went 60 s without an answer), and a sample or window taken that
         late would be a wrong one."""
         while True:
@@ -239,8 +241,10 @@ class Worker:
             name = command.get("cmd")
             if name == "status":
                 self._send(self.status())
-            elif name == "window":
-                self._send(self.window(**{k: v for k, v in command.items() if k != "cmd"}))
+            elif name in ("window", "final"):
+                args = {k: v for k, v in command.items() if k != "cmd"}
+                reader = self.window if name == "window" else self.final
+                self._send(_retried(partial(reader, **args)))
             else:
                 self.loop.call_soon_threadsafe(self._start, command)
             if command.get("cmd") == "close":
@@ -313,12 +317,7 @@ class Worker:
         return self.status()
 
     def status(self) -> dict[str, Any]:
-        """The counters, read from any thread: a copy made while the loop changed a dict
-        is taken again."""
-        for _ in range(5):
-            with contextlib.suppress(RuntimeError):  # "dictionary changed size"
-                return self._status()
-        return self._status()
+        return _retried(self._status)
 
     def _status(self) -> dict[str, Any]:
         caught = [s.caught_up_at for s in self.streams if s.caught_up_at is not None]
@@ -402,6 +401,10 @@ class Worker:
         return {"ok": True}
 
     async def cmd_final(self, *, last_seq: dict[str, int]) -> dict[str, Any]:
+        return self.final(last_seq=last_seq)
+
+    def final(self, *, last_seq: dict[str, int]) -> dict[str, Any]:
+        """The checks of every stream (from any thread: it only reads them)."""
         finals = {key.encode(): seq for key, seq in last_seq.items()}
         undelivered = 0
         undelivered_refused = 0
@@ -453,6 +456,15 @@ class Worker:
                 connection.transport.abort()
         self.loop.call_later(0.1, self.done.set)
         return {"ok": True}
+
+
+def _retried(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`read()` from the command thread: a copy made while the loop changed a dict (a
+    RuntimeError) is taken again."""
+    for _ in range(5):
+        with contextlib.suppress(RuntimeError):
+            return read()
+    return read()
 
 
 def _cpu_seconds() -> float:

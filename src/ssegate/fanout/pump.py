@@ -4,8 +4,9 @@ Every resuming stream replays from the ring in chunks. Scheduled one `call_soon`
 storm of 10,000 resumes put 10,000 chunks in one loop iteration: the loop polled its
 sockets again only after all of them ran, accepts waited, and the kernel's listen queue
 overflowed (clients then wait for SYN retries: 1, 3, 7 s). The pump runs queued work in
-FIFO order for at most `budget` seconds per loop iteration, then yields to I/O; what is
-left runs in the next iteration (docs/decisions/0007-sources-and-overload.md).
+FIFO order in one slice per loop iteration, then yields to I/O; what is left runs in the
+next iteration. A slice lasts `budget` seconds, or as long as the rest of the previous
+iteration took, up to `MAX_SLICE` (docs/decisions/0007-sources-and-overload.md).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ logger = logging.getLogger("ssegate.fanout")
 # Seconds of queued work per loop iteration: a few batches' worth of writes. The loop polls
 # its sockets at least this often while work is queued.
 DEFAULT_BUDGET = 0.005
+MAX_SLICE = 0.1  # the longest slice: the loop polls its sockets at least this often
 
 
 class TurnPump:
     """A FIFO of callbacks run in slices of at most `budget` seconds per loop iteration."""
 
-    __slots__ = ("_armed", "_budget", "_call_soon", "_clock", "_queue")
+    __slots__ = ("_armed", "_budget", "_call_soon", "_clock", "_last_end", "_queue")
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class TurnPump:
         self._clock = clock
         self._queue: deque[Callable[[], None]] = deque()
         self._armed = False
+        self._last_end: float | None = None  # when the last slice ended
 
     @classmethod
     def on(cls, loop: asyncio.AbstractEventLoop, budget: float = DEFAULT_BUDGET) -> TurnPump:
@@ -60,7 +63,13 @@ class TurnPump:
 
     def _run(self) -> None:
         queue = self._queue
-        deadline = self._clock() + self._budget
+        now = self._clock()
+        # At least `budget`, and as long as the rest of the loop took since the last slice
+        # (capped): queued work gets about half the loop while the loop is busy with live
+        # writes too, instead of 5 ms in every 75 ms iteration (a resume storm under load
+        # then took minutes), and the loop still polls its sockets every iteration.
+        since = now - self._last_end if self._last_end is not None else 0.0
+        deadline = now + min(max(self._budget, since), MAX_SLICE)
         # Only what was queued before this slice began: work that queues more work (a
         # replay's next chunk) waits for the next iteration, after the loop polled.
         for _ in range(len(queue)):
@@ -72,6 +81,8 @@ class TurnPump:
             if self._clock() >= deadline:
                 break
         if queue:
+            self._last_end = self._clock()
             self._call_soon(self._run)
         else:
+            self._last_end = None
             self._armed = False

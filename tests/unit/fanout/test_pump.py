@@ -89,3 +89,19 @@ def test_a_failing_callback_is_logged_and_the_rest_run(caplog: pytest.LogCapture
     pump(lambda: log.append(2))  # re-armed afterwards as usual
     loop.iteration()
     assert log == [1, 2]
+
+
+def test_a_busy_loop_gives_the_queue_as_long_as_the_rest_took() -> None:
+    loop = Loop()
+    pump = TurnPump(loop.call_soon, budget=0.003, clock=loop.clock)
+    log: list[int] = []
+    for n in range(40):
+        pump(work(log, loop, n))
+    loop.iteration()
+    assert log == [0, 1, 2]  # the first slice: the budget
+    loop.now += 0.010  # the rest of the iteration (live writes, I/O) took 10 ms
+    loop.iteration()
+    assert log == list(range(13))  # as long again: ten more
+    loop.now += 0.5  # a very busy iteration: the slice is capped at 100 ms
+    loop.iteration()
+    assert log == list(range(40))  # all that was left (27 ms of it)
