@@ -151,17 +151,14 @@ class Admission:
             return self._defer(subscription, "the route's reconnect budget is spent")
         client_ip = subscription.client_ip
         self.streams_per_ip[client_ip] += 1
-        released = False
-
-        def release(reason: CloseReason) -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._release_ip(client_ip)
-                if reason is CloseReason.SLOW_CLIENT and budget is not None:
-                    budget.shed(self._clock())
-
+        release = _Release(self, client_ip, budget)
         return Admitted(subscription, release)
+
+    def released(self, client_ip: str, budget: ReconnectBudget | None, reason: CloseReason) -> None:
+        """A stream admitted for `client_ip` closed."""
+        self._release_ip(client_ip)
+        if reason is CloseReason.SLOW_CLIENT and budget is not None:
+            budget.shed(self._clock())
 
     def _budget(self, route: str) -> ReconnectBudget | None:
         rate = self.limits.reconnect_budget
@@ -220,3 +217,22 @@ class Admission:
         self.streams_per_ip[client_ip] -= 1
         if self.streams_per_ip[client_ip] <= 0:
             del self.streams_per_ip[client_ip]
+
+
+class _Release:
+    """`Admitted.release`: one per open stream, so a small object rather than a closure
+    (docs/performance.md: memory per idle stream)."""
+
+    __slots__ = ("_admission", "_budget", "_client_ip")
+
+    def __init__(
+        self, admission: Admission, client_ip: str, budget: ReconnectBudget | None
+    ) -> None:
+        self._admission: Admission | None = admission
+        self._client_ip = client_ip
+        self._budget = budget
+
+    def __call__(self, reason: CloseReason) -> None:
+        admission, self._admission = self._admission, None
+        if admission is not None:  # only the first call counts
+            admission.released(self._client_ip, self._budget, reason)

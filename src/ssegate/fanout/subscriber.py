@@ -178,7 +178,7 @@ class Subscriber:
         # Acks of catch-up batches written while the socket was full: the source reads on
         # when they are called (on_writable). One per batch: an ack never called would
         # hold one of the source's in-flight slots for good.
-        self._held_acks: list[Ack] = []
+        self._held_acks: list[Ack] | None = None  # allocated when needed: memory per stream
         self._replay_scheduled = False
         self._gap_reported = False
         self._snapshot: CompactedSnapshot | None = None
@@ -485,6 +485,8 @@ class Subscriber:
             self._enter(State.WAITING)
             self._membership.advance(self)
         elif self.sink.paused:
+            if self._held_acks is None:
+                self._held_acks = []
             self._held_acks.append(ack)  # on_writable acknowledges: the source reads on
         else:
             ack()
@@ -500,7 +502,7 @@ class Subscriber:
 
     def _end_catchup(self) -> None:
         source, self._catchup = self._catchup, None
-        self._held_acks.clear()
+        self._held_acks = None
         if source is not None:
             source.stop()
         self._context.catchups.leave(self)
@@ -543,7 +545,7 @@ class Subscriber:
         if self.state is State.REPLAYING:
             self._schedule_replay()
         elif self.state is State.CATCHUP and self._held_acks:
-            acks, self._held_acks = self._held_acks, []
+            acks, self._held_acks = self._held_acks, None
             for ack in acks:
                 ack()
 
