@@ -8,8 +8,9 @@ import asyncio
 from ssegate.fanout.start import ResumeOutcome, StartAt
 from ssegate.fanout.subscriber import State
 from ssegate.routing import StartPolicy
+from ssegate.sources.memory import MemoryTopic
 from tests.unit.fanout.expect import gap_frame, owed, progress_after, state, stream
-from tests.unit.fanout.harness import Core
+from tests.unit.fanout.harness import Core, RecordingSink
 
 EARLIEST = StartPolicy.EARLIEST
 
@@ -127,12 +128,12 @@ async def test_gap_reported_once_when_the_stream_needs_a_second_catchup() -> Non
     assert resumed.take() == gap_frame("t", {0: 3}, {0: (1, 3)}) + stream(topic.log[3:], {0: 3})
 
 
-async def test_retention_during_a_catchup_moves_it_to_the_oldest_offset_left() -> None:
-    """Deleted while the catch-up source was reading: like Kafka's reset to the earliest
-    offset, it reads on from the oldest left (only a source's opening reports a gap)."""
+async def catchup_that_read_three(records: int) -> tuple[Core, MemoryTopic, RecordingSink]:
+    """A stream resuming at offset 1 of `records` (ring of two): its catch-up source has
+    handed over one batch of three."""
     core = Core.build(asyncio.get_running_loop(), ring_records=2, batch_size=3)
     topic = core.topic("t")
-    for i in range(20):
+    for i in range(records):
         topic.append(0, b"r%d" % i)
     core.open("t", start=StartAt(StartPolicy.LATEST))
     await core.settle()
@@ -141,6 +142,13 @@ async def test_retention_during_a_catchup_moves_it_to_the_oldest_offset_left() -
     [catchup] = core.sources.catchups()
     assert catchup.deliver()
     assert resumed.take() == stream(topic.log[1:4], {0: 1})
+    return core, topic, resumed
+
+
+async def test_retention_during_a_catchup_moves_it_to_the_oldest_offset_left() -> None:
+    """Deleted while the catch-up source was reading: like Kafka's reset to the earliest
+    offset, it reads on from the oldest left (only a source's opening reports a gap)."""
+    core, topic, resumed = await catchup_that_read_three(20)
     topic.delete_before(0, 12)
     await core.settle()
     assert resumed.take() == stream(topic.log[12:], {0: 12})
@@ -148,17 +156,7 @@ async def test_retention_during_a_catchup_moves_it_to_the_oldest_offset_left() -
 
 
 async def test_retention_of_all_a_catchup_had_left_does_not_stall_it() -> None:
-    core = Core.build(asyncio.get_running_loop(), ring_records=2, batch_size=3)
-    topic = core.topic("t")
-    for i in range(10):
-        topic.append(0, b"r%d" % i)
-    core.open("t", start=StartAt(StartPolicy.LATEST))
-    await core.settle()
-    resumed = core.open("t", start=resume({0: 1}))
-    await core.sources.turn()
-    [catchup] = core.sources.catchups()
-    assert catchup.deliver()
-    assert resumed.take() == stream(topic.log[1:4], {0: 1})
+    core, topic, resumed = await catchup_that_read_three(10)
     topic.delete_before(0, 10)  # everything it had left to read
     await core.settle()
     assert resumed.take() == b""
