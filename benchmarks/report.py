@@ -384,38 +384,54 @@ def ratio_section(scenario: dict[str, Any]) -> list[str]:
 
 def storm_section(scenario: dict[str, Any]) -> list[str]:
     lines = ["## resume-storm", "", scenario.get("description", ""), ""]
+    return lines + storm_table(scenario) + status_lines(scenario)
+
+
+def storm_table(
+    scenario: dict[str, Any], *, kind: str | None = None, admission: bool = False
+) -> list[str]:
+    """A table of resume-storm points: every point, or those of `kind`; with `admission`
+    also the listen-queue counters, refusals and connect errors (`overload`)."""
     rows = []
     for name, result in targets_of(scenario):
         for p in result.get("points", []):
+            if kind is not None and p.get("kind") != kind:
+                continue
             storm = p.get("storm") or {}
-            rows.append(
-                [
-                    SHORT[name],
-                    fmt(p["streams"]),
-                    fmt(p.get("rate"), 0),
-                    fmt(storm.get("reopen_s"), 2),
-                    fmt(storm.get("caught_up_s"), 2),
-                    f"{fmt(storm.get('caught_up'))} / {fmt(p['streams'])}",
-                    fmt(storm.get("server_cpu_s"), 2),
-                    checks_text(p),
-                    "yes" if p.get("held") else f"**no** ({p.get('reason', '')})",
+            row = [
+                SHORT[name],
+                fmt(p.get("streams")),
+                fmt(p.get("rate"), 0),
+                fmt(storm.get("reopen_s"), 2),
+                fmt(storm.get("caught_up_s"), 2),
+                f"{fmt(storm.get('caught_up'))} / {fmt(p.get('streams'))}",
+            ]
+            if admission:
+                row += [
+                    _listen(storm.get("listen")),
+                    _counts(storm.get("refused")) if storm else "\u2013",
+                    _counts(storm.get("connect_errors")) if storm else "\u2013",
                 ]
-            )
-    lines += table(
-        [
-            "target",
-            "streams",
-            "records/s",
-            "all reopened after s",
-            "all caught up after s",
-            "caught up",
-            "server CPU s (storm)",
-            "checks (whole run)",
-            "held",
-        ],
-        rows,
-    )
-    return lines + status_lines(scenario)
+            row += [
+                fmt(storm.get("server_cpu_s"), 2),
+                checks_text(p),
+                "yes" if p.get("held") else f"**no** ({p.get('reason', '')})",
+            ]
+            rows.append(row)
+    if not rows and kind is not None:
+        return []  # the scenario ran no point of that kind
+    headers = [
+        "target",
+        "streams",
+        "records/s",
+        "all reopened after s",
+        "all caught up after s",
+        "caught up",
+    ]
+    if admission:
+        headers += ["listen overflows / drops", "refused", "connect errors"]
+    headers += ["server CPU s (storm)", "checks (whole run)", "held"]
+    return table(headers, rows)
 
 
 def _counts(counts: dict[str, Any] | None) -> str:
@@ -579,32 +595,6 @@ def overload_point_lines(name: str, point: dict[str, Any]) -> list[str]:
     return lines
 
 
-def overload_storm_rows(scenario: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for name, result in targets_of(scenario):
-        for p in result.get("points", []):
-            if p.get("kind") != "storm":
-                continue
-            storm = p.get("storm") or {}
-            rows.append(
-                [
-                    SHORT[name],
-                    fmt(p.get("streams")),
-                    fmt(p.get("rate"), 0),
-                    fmt(storm.get("reopen_s"), 2),
-                    fmt(storm.get("caught_up_s"), 2),
-                    f"{fmt(storm.get('caught_up'))} / {fmt(p.get('streams'))}",
-                    _listen(storm.get("listen")),
-                    _counts(storm.get("refused")) if storm else "\u2013",
-                    _counts(storm.get("connect_errors")) if storm else "\u2013",
-                    fmt(storm.get("server_cpu_s"), 2),
-                    checks_text(p),
-                    "yes" if p.get("held") else f"**no** ({p.get('reason', '')})",
-                ]
-            )
-    return rows
-
-
 def overload_section(scenario: dict[str, Any], images: list[str]) -> list[str]:
     lines = ["## overload", "", scenario.get("description", ""), ""]
     storm = scenario.get("storm") or [None, None]
@@ -633,30 +623,14 @@ def overload_section(scenario: dict[str, Any], images: list[str]) -> list[str]:
         for point in result.get("points", []):
             if point.get("kind") == "overload":
                 lines += overload_point_lines(name, point)
-    rows = overload_storm_rows(scenario)
-    if rows:
+    storm_rows = storm_table(scenario, kind="storm", admission=True)
+    if storm_rows:
         lines += [
             f"The resume storm: {fmt(storm[0])} streams under {fmt(storm[1], 0)} records/s (a "
             "load every server sustains) drop at once and reconnect with their last id.",
             "",
         ]
-        lines += table(
-            [
-                "target",
-                "streams",
-                "records/s",
-                "all reopened after s",
-                "all caught up after s",
-                "caught up",
-                "listen overflows / drops",
-                "refused",
-                "connect errors",
-                "server CPU s (storm)",
-                "checks (whole run)",
-                "held",
-            ],
-            rows,
-        )
+        lines += storm_rows
     return lines + status_lines(scenario)
 
 
