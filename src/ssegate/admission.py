@@ -143,12 +143,14 @@ class Admission:
         refusal = self._refusal(subscription)
         if refusal is not None:
             if subscription.start.resumed and refusal.status is HTTPStatus.SERVICE_UNAVAILABLE:
-                after = dict(refusal.headers).get("Retry-After")
-                return self._defer(subscription, refusal.message, int(after) if after else None)
+                # Every 503 here says when to come back; the deferral asks the same.
+                seconds = int(dict(refusal.headers)["Retry-After"])
+                return Deferred(subscription, seconds * 1000, refusal.message)
             return refusal
         budget = self._budget(subscription.route.path)
         if budget is not None and subscription.start.resumed and not budget.take(self._clock()):
-            return self._defer(subscription, "the route's reconnect budget is spent")
+            why = "the route's reconnect budget is spent"
+            return Deferred(subscription, self._retry_seconds() * 1000, why)
         client_ip = subscription.client_ip
         self.streams_per_ip[client_ip] += 1
         release = _Release(self, client_ip, budget)
@@ -168,9 +170,6 @@ class Admission:
         if budget is None:
             budget = self._budgets[route] = ReconnectBudget(rate, self._clock())
         return budget
-
-    def _defer(self, subscription: Subscription, why: str, seconds: int | None = None) -> Deferred:
-        return Deferred(subscription, (seconds or self._retry_seconds()) * 1000, why)
 
     def _retry_seconds(self) -> int:
         return RETRY_AFTER_BASE + math.floor(self._jitter() * (RETRY_AFTER_BASE + 1))
