@@ -94,7 +94,7 @@ def source_state() -> dict[str, Any]:
             )
         except (OSError, subprocess.TimeoutExpired):
             return ""
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")  # not strip(): porcelain lines begin with a space
 
     modified = [line[3:] for line in git("status", "--porcelain", "src").splitlines()]
     return {"commit": git("rev-parse", "--short", "HEAD"), "src_modified": modified}

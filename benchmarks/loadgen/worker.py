@@ -227,10 +227,11 @@ class Worker:
     # -- commands --------------------------------------------------------------------------
 
     def read_commands(self) -> None:
-        """Receive commands, on a thread of their own: `status`, `window` and `final` are
-        answered here at once (they only read or swap counters), every other command runs
-        on the loop. A saturated client's loop serves its pipe late (a full fan-out point
-        at 10,000 x 1,000/s went 60 s without an answer), and a sample or window taken that
+        """Receive commands, on a thread of their own: `status`, `window`, `final` and
+        `targets` are answered here at once (they only read or swap counters), every other
+        command runs on the loop. A saturated client's loop serves its pipe late (a full
+        fan-out point at 10,000 x 1,000/s went 60 s without an answer; `targets` at the
+        start of an overload's drain, over 60 s), and a sample, window or drain started that
         late would be a wrong one."""
         while True:
             try:
@@ -241,10 +242,14 @@ class Worker:
             name = command.get("cmd")
             if name == "status":
                 self._send(self.status())
-            elif name in ("window", "final"):
+            elif name in ("window", "final", "targets"):
                 args = {k: v for k, v in command.items() if k != "cmd"}
-                reader = self.window if name == "window" else self.final
-                self._send(_retried(partial(reader, **args)))
+                answers: dict[str, Callable[..., dict[str, Any]]] = {
+                    "window": self.window,
+                    "final": self.final,
+                    "targets": self.set_targets,
+                }
+                self._send(_retried(partial(answers[name], **args)))
             else:
                 self.loop.call_soon_threadsafe(self._start, command)
             if command.get("cmd") == "close":
@@ -389,7 +394,10 @@ class Worker:
             self._spawn_connect(stream)
         return {"dropped": dropped, "at": at}
 
-    async def cmd_targets(self, *, targets: dict[str, int]) -> dict[str, Any]:
+    def set_targets(self, *, targets: dict[str, int]) -> dict[str, Any]:
+        """From the command thread. The loop reads `self.targets` afresh for each read it
+        processes, so a stream it marks caught up from now on is marked against these;
+        until now there were none, so no stale mark can land after the loop below."""
         encoded = {key.encode(): seq for key, seq in targets.items()}
         self.targets = encoded
         now = time.monotonic()

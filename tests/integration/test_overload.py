@@ -1,5 +1,7 @@
-"""Beyond capacity, as a client sees it: a slow stream ends with what it was sent and a
-jittered `retry:`, a stuck one is dropped, resumes into a full gateway are deferred."""
+"""Beyond capacity, as a client sees it: a stream that falls behind gets what it missed on
+the same connection, at its own pace; one that falls behind the ring ends with what it was
+sent and a jittered `retry:`; a stuck one is dropped; resumes into a full gateway are
+deferred."""
 
 from __future__ import annotations
 
@@ -13,13 +15,28 @@ import pytest
 from ssegate.sse.wire import Decoder
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster, Record
-from tests.support.sse_client import open_stream, request
+from tests.support.sse_client import adopt_stream, metric_value, open_stream, request
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
 PAD = b"x" * 990
 SLOW_CLOSED = 'ssegate_streams_closed_total{route="/p",reason="slow_client"} 1'
+FELL_BEHIND = 'ssegate_streams_fell_behind_total{route="/p"}'
+# A ring this small is passed by a client that stops reading after a few hundred records:
+# then it is ended, as one that fell behind the default ring would be.
+SMALL_RING = {"ring": {"max_records": 200}}
+
+
+def small_ring_gateway(
+    kafka: KafkaCluster, gateways: Callable[..., GatewayProcess], topic: str
+) -> GatewayProcess:
+    """A gateway on `/p` whose streams fall behind at 64 KiB and off a 200-record ring."""
+    return gateways(
+        [{"path": "/p", "topic": topic}],
+        limits={"write_buffer_high_water": "64KiB"},
+        kafka={"bootstrap_servers": kafka.bootstrap, **SMALL_RING},
+    )
 
 
 def numbered(start: int, count: int) -> list[Record]:
@@ -40,8 +57,8 @@ async def metrics(port: int) -> str:
 
 
 async def produce_until_slow_closed(kafka: KafkaCluster, topic: str, port: int) -> int:
-    """Produce numbered records in batches until the stream is closed for slowness; how
-    many were produced."""
+    """Produce numbered records in batches until the stream fell behind the ring and was
+    closed; how many were produced."""
     total = 0
     while SLOW_CLOSED not in await metrics(port):
         assert total < 20_000, "the stream was never closed for slowness"
@@ -65,13 +82,11 @@ def dechunk(body: bytes) -> tuple[bytes, bool]:
 
 
 @pytest.mark.timeout(120)
-async def test_a_slow_stream_ends_after_what_it_was_sent_with_a_jittered_retry(
+async def test_a_stream_behind_the_ring_ends_after_what_it_was_sent_with_a_jittered_retry(
     kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
 ) -> None:
     topic = kafka.new_topic(partitions=1)
-    gateway = gateways(
-        [{"path": "/p", "topic": topic}], limits={"write_buffer_high_water": "64KiB"}
-    )
+    gateway = small_ring_gateway(kafka, gateways, topic)
     slow = stuck_client(gateway.port, "/p")
     total = await produce_until_slow_closed(kafka, topic, gateway.port)
     # Now the client reads: everything it was sent, then the end (within the 15 s it has).
@@ -102,13 +117,49 @@ async def test_a_slow_stream_ends_after_what_it_was_sent_with_a_jittered_retry(
 
 
 @pytest.mark.timeout(120)
-async def test_a_stream_that_does_not_read_its_end_is_dropped(
+async def test_a_client_that_stalls_gets_what_it_missed_on_the_same_connection(
     kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
 ) -> None:
+    """It stops reading until its stream fell behind, while another client keeps up; when
+    it reads again it gets every event the other got, with the same ids, then live ones."""
     topic = kafka.new_topic(partitions=1)
     gateway = gateways(
         [{"path": "/p", "topic": topic}], limits={"write_buffer_high_water": "64KiB"}
     )
+    stalled = stuck_client(gateway.port, "/p")
+    keeping_up = await open_stream(gateway.port, "/p")
+    seen = []
+    total = 0
+    while await metric_value(gateway.port, FELL_BEHIND) < 1:
+        assert total < 20_000, "the stalled stream never fell behind"
+        await asyncio.to_thread(kafka.produce, topic, numbered(total, 500))
+        total += 500
+        seen += await keeping_up.next_events(500, timeout=30)
+    await asyncio.to_thread(kafka.produce, topic, numbered(total, 500))  # while it is behind
+    total += 500
+    seen += await keeping_up.next_events(500, timeout=30)
+
+    resumed = await adopt_stream(stalled)
+    assert resumed.response.status == 200
+    got = await resumed.next_events(total, timeout=60)
+    assert [(e.last_event_id, e.data) for e in got] == [(e.last_event_id, e.data) for e in seen]
+    await asyncio.to_thread(kafka.produce, topic, numbered(total, 3))
+    live = await resumed.next_events(3, timeout=20)
+    assert [e.data[:6] for e in live] == [f"{n:06d}" for n in range(total, total + 3)]
+    assert [e.last_event_id for e in live] == [
+        e.last_event_id for e in await keeping_up.next_events(3, timeout=20)
+    ]
+    assert SLOW_CLOSED not in await metrics(gateway.port)
+    await resumed.close()
+    await keeping_up.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_stream_that_does_not_read_its_end_is_dropped(
+    kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
+) -> None:
+    topic = kafka.new_topic(partitions=1)
+    gateway = small_ring_gateway(kafka, gateways, topic)
     stuck = stuck_client(gateway.port, "/p")
     await produce_until_slow_closed(kafka, topic, gateway.port)
     # Only the /metrics request's own connection remains once the stuck one is dropped

@@ -16,6 +16,8 @@ from tests.support.quotes import QuoteFeed, assert_exactly, quotes, sequences
 from tests.support.sse_client import metric_value, open_stream, request
 from tests.support.waiting import until
 
+SLOW_CLOSED = 'ssegate_streams_closed_total{route="/p",reason="slow_client"} 1'
+
 pytestmark = pytest.mark.kafka
 
 SYMBOLS = ["AAPL", "MSFT", "IBM", "KO"]
@@ -109,7 +111,7 @@ async def test_a_client_that_never_reads_is_dropped_while_100_others_keep_up(
     gateway = gateways(
         [{"path": "/p", "topic": topic}],
         limits={"write_buffer_high_water": "1MiB"},
-        kafka={"bootstrap_servers": kafka.bootstrap, "ring": {"max_records": 2000}},
+        kafka={"bootstrap_servers": kafka.bootstrap, "ring": {"max_records": 500}},
     )
     assert gateway.process is not None
     server = psutil.Process(gateway.process.pid)
@@ -129,11 +131,20 @@ async def test_a_client_that_never_reads_is_dropped_while_100_others_keep_up(
         )
         results = await asyncio.gather(*(r.next_events(500, timeout=60) for r in readers))
         assert all(len(got) == 500 for got in results)
-    metrics = (await request(gateway.port, "/metrics")).body.decode()
-    assert 'ssegate_streams_closed_total{route="/p",reason="slow_client"} 1' in metrics
-    assert 'ssegate_streams_open{route="/p"} 100' in metrics
-    # Bounded memory: the stuck client's backlog stops at the high-water mark (its stream
-    # ended there; the connection is dropped 15 s later if it still does not read).
+    # It fell behind at the high-water mark and was ended once the ring (500 records)
+    # no longer held what it had not read: at the next heartbeat tick, within a second.
+    metrics = await until(
+        lambda: request(gateway.port, "/metrics"),
+        5,
+        accept=lambda answer: SLOW_CLOSED in answer.body.decode(),
+        message="the stuck stream to be ended",
+    )
+    text = metrics.body.decode()
+    assert 'ssegate_streams_fell_behind_total{route="/p"} 1' in text
+    assert 'ssegate_streams_open{route="/p"} 100' in text
+    # Bounded memory: the stuck client's backlog stops at the high-water mark (then it is
+    # served from the ring; the connection is dropped 15 s after its end if it still does
+    # not read).
     assert server.memory_info().rss < 250 * 2**20
     stuck.close()
     for reader in readers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass, field
 
 from ssegate.sse.wire import Decoder, Event
@@ -187,6 +188,16 @@ async def open_stream(
         length = response.header("content-length")
         if length is not None:
             response.body = await reader.readexactly(int(length))
+    return stream
+
+
+async def adopt_stream(sock: socket.socket, timeout: float = 10.0) -> SseStream:
+    """The event stream on a connected socket that already sent its request and has read
+    nothing since (a client that stalled): read the response head now."""
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+    response = await asyncio.wait_for(_read_head(reader), timeout)
+    stream = SseStream(reader, writer, response)
+    stream._chunked = (response.header("transfer-encoding") or "").lower() == "chunked"
     return stream
 
 

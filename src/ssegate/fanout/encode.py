@@ -3,7 +3,9 @@
 A record's event is `id:<id>` followed by a part that depends only on the record:
 `data:` lines of its value, or for a tombstone `event:delete` and the base64url key (Zilla's
 format, padded). That part is cached on the record, so however many groups and subscribers
-deliver it, its payload is split and encoded once.
+deliver it, its payload is split and encoded once. The `id:` line the live source wrote is
+kept too: a stream that fell behind the live source replays the ring along the same
+positions (its ids are the live ones), so it writes those lines instead of encoding its own.
 """
 
 from __future__ import annotations
@@ -38,9 +40,32 @@ def record_event_id(record: Record, progress: str, form: IdForm) -> bytes:
     ).encode("ascii")
 
 
+def id_line(record: Record, progress: str, form: IdForm) -> bytes:
+    """The event's `id:` line for `record` given the progress after it."""
+    return b"id:" + record_event_id(record, progress, form) + b"\n"
+
+
 def encode_record(record: Record, progress: str, form: IdForm) -> bytes:
     """The complete event for `record`."""
-    return b"id:" + record_event_id(record, progress, form) + b"\n" + record_body(record)
+    return id_line(record, progress, form) + record_body(record)
+
+
+def encode_live(record: Record, progress: str, form: IdForm) -> bytes:
+    """The complete event for `record` as the live source writes it: its `id:` line is
+    kept on the record (the first form written), for streams that fell behind."""
+    line = id_line(record, progress, form)
+    if record.live_form is None:
+        record.live_form = form
+        record.live_id = line
+    return line + record_body(record)
+
+
+def encode_on_trail(record: Record, form: IdForm) -> bytes | None:
+    """The event the live source wrote for `record` in `form`, if it wrote one."""
+    line = record.live_id
+    if line is None or record.live_form is not form:
+        return None
+    return line + record_body(record)
 
 
 def checkpoint(progress: str, form: IdForm) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from itertools import chain
 
 from ssegate.fanout.context import FanoutOptions, StreamContext
-from ssegate.fanout.encode import checkpoint, encode_record
+from ssegate.fanout.encode import checkpoint, encode_live
 from ssegate.fanout.group import GroupKey, SubscriptionGroup
 from ssegate.fanout.replay import ReplayCache
 from ssegate.fanout.ring import TopicRing
@@ -257,7 +257,7 @@ class TopicHub:
                     exact = progress.encoded()
                 frame = frames.get(group.form)
                 if frame is None:
-                    frame = frames[group.form] = encode_record(record, text, group.form)
+                    frame = frames[group.form] = encode_live(record, text, group.form)
                 if not group.frames:
                     touched.append(group)
                 group.add(frame, exact)
@@ -273,7 +273,17 @@ class TopicHub:
             for group in touched:
                 over.extend(group.flush(now, high_water))
             for subscriber in over:
-                subscriber.close(CloseReason.SLOW_CLIENT)
+                self._fall_behind(subscriber)
+
+    def _fall_behind(self, subscriber: Subscriber) -> None:
+        """A live member's unsent data passed the high-water mark: it leaves its group and
+        replays from the ring, along the live trail, as fast as it reads."""
+        group = subscriber.group
+        assert group is not None
+        group.members.pop(subscriber, None)
+        if not group.members:
+            self._drop_group(group)
+        subscriber.fall_behind(self.progress.copy(), group.last_progress)
 
     def on_missing(self) -> None:
         self.missing = True
@@ -302,7 +312,9 @@ class TopicHub:
     # -- heartbeats ------------------------------------------------------------------------
 
     def heartbeat(self, now: float, interval: float) -> None:
-        """Keep idle streams open; move their resume point past filtered-out records."""
+        """Keep idle streams open; move their resume point past filtered-out records; end
+        the streams that fell behind the ring without reading (the others notice when they
+        ask for their next chunk)."""
         high_water = self._high_water
         over: list[Subscriber] = []
         progress: str | None = None
@@ -318,7 +330,11 @@ class TopicHub:
                 payload = COMMENT
             over.extend(group.write_all(payload, now, high_water))
         for subscriber in over:
-            subscriber.close(CloseReason.SLOW_CLIENT)
+            self._fall_behind(subscriber)
         for subscriber in list(self.subscribers):
-            if subscriber.group is None and now - subscriber.last_write >= interval:
+            if subscriber.group is not None:
+                continue
+            if subscriber.fell_off_ring():
+                subscriber.close(CloseReason.SLOW_CLIENT)
+            elif now - subscriber.last_write >= interval:
                 subscriber.heartbeat(now)

@@ -9,10 +9,11 @@ blip: every client of a group got the same last event), and encoding a replay is
 expensive part, one id per record per stream. So a chunk encoded for one stream is kept in
 the topic's `ReplayCache`, keyed by the group (filters, id form) and the position it
 started from, and the next stream there writes the same bytes and takes the same end
-position. A chunk that stopped short of `chunk` records reached the ring's end: it is
-valid only until the ring grows. A full chunk stays valid: appends come after it, and an
-eviction of any of its records would have made the ring stop covering its start, which
-sends the stream to a catch-up source before it looks here.
+position. A chunk ends after `replay_chunk` records or the record that brings its values to
+`replay_chunk_bytes`, whichever comes first; one that ended sooner reached the ring's end
+(`final`): it is valid only until the ring grows. A full chunk stays valid: appends come
+after it, and an eviction of any of its records would have made the ring stop covering its
+start, which sends the stream to a catch-up source (or ends it) before it looks here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
-from ssegate.fanout.encode import encode_record
+from ssegate.fanout.encode import encode_on_trail, encode_record
 from ssegate.fanout.snapshot import CompactedSnapshot
 from ssegate.kafka.eventid import IdForm
 from ssegate.kafka.position import COMPACT_ABOVE, Position
@@ -34,8 +35,15 @@ def take(
     accepts: Callable[[Record], bool],
     form: IdForm,
     snapshot: CompactedSnapshot | None = None,
+    *,
+    on_trail: bool = False,
 ) -> list[bytes]:
-    """Pass `records` (in order) through `position`: the frames to write now."""
+    """Pass `records` (in order) through `position`: the frames to write now.
+
+    `on_trail`: `position` is where the live source was after some record of the ring and
+    `records` are all the ring's records after that one, in order (a stream that fell
+    behind): the stream has then seen exactly what the live source had when it wrote each
+    record, so the live `id:` lines are its ids too, and are written instead of encoded."""
     frames: list[bytes] = []
     for record in records:
         known = position.get(record.partition)
@@ -45,8 +53,26 @@ def take(
         if snapshot is not None:
             frames.extend(snapshot.offer(record, accepts))
         elif accepts(record):
-            frames.append(encode_record(record, position.id_progress(record), form))
+            frame = encode_on_trail(record, form) if on_trail else None
+            if frame is None:
+                frame = encode_record(record, position.id_progress(record), form)
+            frames.append(frame)
     return frames
+
+
+def chunk_records(
+    records: Iterable[Record], limit: int, max_bytes: int
+) -> tuple[list[Record], bool]:
+    """The next chunk of a replay: up to `limit` records, ending with the one whose value
+    brings the chunk to `max_bytes`; and whether that was all of `records`."""
+    chunk: list[Record] = []
+    size = 0
+    for record in records:
+        if len(chunk) >= limit or size >= max_bytes:
+            return chunk, False
+        chunk.append(record)
+        size += len(record.value or b"")
+    return chunk, True
 
 
 def position_key(position: Position) -> Hashable:

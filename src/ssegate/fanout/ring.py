@@ -105,8 +105,9 @@ class TopicRing:
         self.covered_from[old.partition] = old.offset + 1
         self._from_log_start[old.partition] = False
 
-    def replay(self, positions: Mapping[int, int]) -> Iterator[Record]:
-        """Records at or after `positions[p]` on each partition, in reader order.
+    def replay(self, positions: Mapping[int, int], limit: int | None = None) -> Iterator[Record]:
+        """Records at or after `positions[p]` on each partition, in reader order; the first
+        `limit` of them are right (each partition gives at most that many).
 
         Partitions absent from `positions` are replayed from their first record here.
         """
@@ -117,7 +118,7 @@ class TopicRing:
             start = positions.get(partition, 0)
             index = bisect_left(records, start, key=_offset) if start > records[0].offset else 0
             if index < len(records):
-                streams.append(_tail(records, index))
+                streams.append(_tail(records, index, limit))
         return heapq.merge(*streams, key=_seq)
 
     def statistics(self) -> RingStatistics:
@@ -132,6 +133,6 @@ def _seq(record: Record) -> int:
     return record.seq
 
 
-def _tail(records: deque[Record], index: int) -> Iterator[Record]:
+def _tail(records: deque[Record], index: int, limit: int | None) -> Iterator[Record]:
     # A snapshot: the ring may grow or evict while the caller iterates.
-    return iter(list(islice(records, index, None)))
+    return iter(list(islice(records, index, None if limit is None else index + limit)))

@@ -19,13 +19,21 @@ refuses any other):
                                                 reader has not yet reached the snapshot's end
     REPLAYING       CATCHUP / CATCHUP_QUEUED    the ring evicted what is left to replay
     REPLAYING       LIVE                        the ring is exhausted: it joins its group
-    any but CLOSED  CLOSED                      the client left, it was too slow, the
-                                                source failed, or the server drains
+    LIVE            REPLAYING                   it fell behind: its unsent data passed the
+                                                high-water mark, so it leaves its group and
+                                                replays the ring at the pace it reads
+    any but CLOSED  CLOSED                      the client left, it fell behind the ring,
+                                                the source failed, or the server drains
+
+A stream that fell behind is not sent to a catch-up source when the ring no longer covers
+it (that would hold a Kafka reader for a client that cannot keep up): it ends, with a
+checkpoint and a jittered `retry:`, and resumes by id when it comes back.
 
 Nothing is written twice or skipped at any seam: each step starts exactly at the offsets
 the previous one ended with, and the ring and the live position change only on the loop,
-between steps. While not live, ids carry the subscriber's own position; once live, the
-live source's. A resumed position that retention deleted moves to the oldest offset left,
+between steps. While not live, ids carry the subscriber's own position (for a stream that
+fell behind, the same ids the live streams got: `replay.take`); once live, the live
+source's. A resumed position that retention deleted moves to the oldest offset left,
 after one `event:gap`. The hub drives the machine: `advance()` says what the hub must do
 next (`Next`), and every later event (a lookup's answer, a catch-up that reached the
 ring, room to write more replay) asks the hub to advance it again.
@@ -38,13 +46,12 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
 from ssegate.fanout.catchup import CatchUpListener
 from ssegate.fanout.encode import checkpoint
 from ssegate.fanout.group import GroupKey, SubscriptionGroup, accepts_for
-from ssegate.fanout.replay import ReplayChunk, position_key, take
+from ssegate.fanout.replay import ReplayChunk, chunk_records, position_key, take
 from ssegate.fanout.snapshot import CompactedSnapshot
 from ssegate.fanout.start import (
     ResumeOutcome,
@@ -90,7 +97,7 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.REPLAYING: frozenset(
         {State.REPLAYING, State.WAITING, State.LIVE, *_CATCHUP, State.CLOSED}
     ),
-    State.LIVE: frozenset({State.CLOSED}),
+    State.LIVE: frozenset({State.REPLAYING, State.CLOSED}),
     State.CLOSED: frozenset(),
 }
 """The docstring's table: state -> the states it may go to."""
@@ -123,6 +130,7 @@ class Subscriber:
     __slots__ = (
         "_accepts",
         "_began",
+        "_behind",
         "_catchup",
         "_context",
         "_gap_reported",
@@ -180,6 +188,9 @@ class Subscriber:
         # hold one of the source's in-flight slots for good.
         self._held_acks: list[Ack] | None = None  # allocated when needed: memory per stream
         self._replay_scheduled = False
+        # Fell behind the live source: replaying along its trail (`replay.take`), ended
+        # rather than caught up when the ring no longer covers it.
+        self._behind = False
         self._gap_reported = False
         self._snapshot: CompactedSnapshot | None = None
         self.outcome: ResumeOutcome | None = None  # how the stream started, once known
@@ -193,6 +204,11 @@ class Subscriber:
     def _enter(self, state: State) -> None:
         if state not in TRANSITIONS[self.state]:
             raise InvalidTransition(f"{self!r}: {self.state.value} -> {state.value}")
+        if state is not self.state:
+            if state is State.REPLAYING:
+                self.sink.set_flow_marks(*self._context.options.replay_marks)
+            elif state is State.CATCHUP:
+                self.sink.set_flow_marks(*self._context.options.catchup_marks)
         self.state = state
 
     # -- the state machine -----------------------------------------------------------------
@@ -237,6 +253,9 @@ class Subscriber:
             if offset > view.position(partition):
                 ahead = True
             elif not ring.covers(partition, offset):
+                if self._behind:
+                    self.close(CloseReason.SLOW_CLIENT)
+                    return Next.NOTHING
                 self._set_outcome(ResumeOutcome.CATCHUP)
                 self._context.catchups.request(self)
                 return Next.NOTHING
@@ -402,18 +421,22 @@ class Subscriber:
         gathering a snapshot."""
         view = self._view
         ring = view.ring
-        size = self._context.options.replay_chunk
+        options = self._context.options
         cacheable = self._snapshot is None
         if cacheable:
             key = (self.key, position_key(position))
             cached = view.replays.get(key, ring.appended)
             if cached is not None:
                 return replace(cached, end=cached.end.copy())
-        records = list(islice(ring.replay(position.snapshot()), size + 1))
-        frames = take(records[:size], position, self._accepts, self.form, self._snapshot)
-        chunk = ReplayChunk(
-            b"".join(frames), len(frames), position, len(records) <= size, ring.appended
+        records, final = chunk_records(
+            ring.replay(position.snapshot(), options.replay_chunk + 1),  # +1: is there more
+            options.replay_chunk,
+            options.replay_chunk_bytes,
         )
+        frames = take(
+            records, position, self._accepts, self.form, self._snapshot, on_trail=self._behind
+        )
+        chunk = ReplayChunk(b"".join(frames), len(frames), position, final, ring.appended)
         if cacheable:
             view.replays.put(key, replace(chunk, end=position.copy()))
         return chunk
@@ -449,6 +472,7 @@ class Subscriber:
         self._enter(State.LIVE)
         self.group = group
         self.position = None
+        self._behind = False
         if (self.last_progress or self._began) != live_progress:
             group.last_progress = ""
 
@@ -506,6 +530,34 @@ class Subscriber:
         if source is not None:
             source.stop()
         self._context.catchups.leave(self)
+
+    # -- falling behind --------------------------------------------------------------------
+
+    def fall_behind(self, position: Position, progress: str) -> None:
+        """While live, its unsent data passed the high-water mark: leave the group (the
+        hub did) and replay from the ring at the pace the client reads, starting where the
+        live source was after the last batch it was sent (`position`, a copy of the live
+        position; `progress`, the one its last id carries). Nothing is closed or sent
+        again: the client only sees its events come as fast as it reads them."""
+        self._enter(State.REPLAYING)
+        self.group = None
+        self.position = position
+        self.last_progress = progress
+        self.last_write = self._context.clock.monotonic()  # its group just wrote to it
+        self._behind = True
+        self.stats.fell_behind.inc()
+        if not self.sink.paused:
+            self._schedule_replay()
+
+    def fell_off_ring(self) -> bool:
+        """Whether it fell behind and the ring has since dropped records it has not seen:
+        then it is ended (checked by the hub each tick, for streams that read nothing)."""
+        if not self._behind or self.state is not State.REPLAYING:
+            return False
+        position = self.position
+        assert position is not None
+        ring = self._view.ring
+        return not all(ring.covers(p, position.get(p) or 0) for p in self._view.partitions)
 
     # -- heartbeats ------------------------------------------------------------------------
 

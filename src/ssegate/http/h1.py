@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ssegate.http")
 
 MAX_BODY = 64 * 1024
-# Replay and catch-up pause above WRITE_HIGH unsent bytes and go on below WRITE_LOW: large
-# enough that a fast client's socket never runs dry between two catch-up batches.
+# A connection's flow-control marks: writers pause above WRITE_HIGH unsent bytes and go on
+# below WRITE_LOW (pipelined answers; an event stream's writers set their own,
+# `H1EventStream.set_flow_marks`).
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
 # Pipelined requests are parsed this many bytes at a time, so parsing can stop between
@@ -148,6 +149,10 @@ class H1EventStream:
     @property
     def paused(self) -> bool:
         return self._protocol.writing_paused
+
+    def set_flow_marks(self, high: int, low: int) -> None:
+        if not self.closed:
+            self._transport.set_write_buffer_limits(high=high, low=low)
 
     def end(self, reason: CloseReason, final: bytes = b"") -> None:
         if self.closed:

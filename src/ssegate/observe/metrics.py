@@ -111,6 +111,12 @@ class GatewayMetrics:
             "Event streams closed, by reason (client_closed, slow_client, shutdown, error).",
             ("route", "reason"),
         )
+        self.streams_fell_behind = r.counter(
+            "ssegate_streams_fell_behind_total",
+            "Times a live stream's unsent data passed the high-water mark and it went on "
+            "from the ring at its client's pace.",
+            ("route",),
+        )
         self.events = r.counter(
             "ssegate_events_delivered_total",
             "Events written to clients (one per event per stream).",
@@ -188,7 +194,7 @@ class GatewayMetrics:
 class RouteStats:
     """One route's series, resolved once so delivery adds to plain attributes."""
 
-    __slots__ = ("_metrics", "bytes", "events", "open", "opened", "route")
+    __slots__ = ("_metrics", "bytes", "events", "fell_behind", "open", "opened", "route")
 
     def __init__(self, metrics: GatewayMetrics, route: str) -> None:
         self._metrics = metrics
@@ -197,6 +203,7 @@ class RouteStats:
         self.opened = metrics.streams_opened.labels(route)
         self.events = metrics.events.labels(route)
         self.bytes = metrics.bytes.labels(route)
+        self.fell_behind = metrics.streams_fell_behind.labels(route)
 
     def closed(self, reason: str) -> None:
         self._metrics.streams_closed.labels(self.route, reason).inc()

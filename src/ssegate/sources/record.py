@@ -28,6 +28,8 @@ class Record:
         "etag",
         "headers",
         "key",
+        "live_form",
+        "live_id",
         "offset",
         "partition",
         "seq",
@@ -61,6 +63,11 @@ class Record:
                     self.etag = header_value
         self.size = size
         self.cached_data: bytes | None = None
+        # The `id:` line the live fan-out wrote for this record, in the first id form it
+        # wrote (an `IdForm`; untyped here: sources know nothing of ids): a stream that fell
+        # behind replays from where the live streams were and writes the same line.
+        self.live_form: object = None
+        self.live_id: bytes | None = None
 
     def __repr__(self) -> str:
         return f"<Record p{self.partition}@{self.offset} key={self.key!r} seq={self.seq}>"

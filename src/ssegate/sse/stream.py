@@ -15,7 +15,7 @@ class CloseReason(enum.Enum):
     """Why a stream ended; the value is the `reason` label of ssegate_streams_closed_total."""
 
     CLIENT_CLOSED = "client_closed"  # the client went away
-    SLOW_CLIENT = "slow_client"  # unsent bytes passed the high-water mark
+    SLOW_CLIENT = "slow_client"  # it fell behind what the ring holds
     SHUTDOWN = "shutdown"  # the server drains for a deploy
     ERROR = "error"  # the stream's source failed, or an internal error
 
@@ -57,6 +57,10 @@ class EventSink(Protocol):
     @property
     def paused(self) -> bool:
         """Whether the connection asked writers to stop (above its high-water mark)."""
+
+    def set_flow_marks(self, high: int, low: int) -> None:
+        """Writers are paused above `high` unsent bytes and resumed (`on_writable`) below
+        `low`: how much a paced writer keeps buffered depends on how fast it refills."""
 
     @property
     def closed(self) -> bool: ...

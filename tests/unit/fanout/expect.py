@@ -91,7 +91,7 @@ HEARTBEAT = b":\n\n"  # a comment: keeps the connection open, moves nothing
 
 
 def blocks(data: bytes) -> list[tuple[str | None, str | None, bytes | None]]:
-    """Each event block as (id, event, data); a comment is (None, None, None).
+    """Each event block as (id, event, data); a comment or a `retry:` is (None, None, None).
 
     Only for the bytes the fan-out writes (one field per line, LF line ends, no BOM).
     """
@@ -109,7 +109,7 @@ def blocks(data: bytes) -> list[tuple[str | None, str | None, bytes | None]]:
                 kind = value.decode()
             elif name == b"data":
                 lines.append(value)
-            else:
+            elif name != b"retry":  # a stream that fell behind the ring ends with one
                 assert line.startswith(b":"), f"an unexpected line {line!r}"
         out.append((ident, kind, b"\n".join(lines) if lines else None))
     return out

@@ -74,6 +74,7 @@ class RecordingSink:
         self.abort_reason: CloseReason | None = None
         self.backlog = 0  # what buffered() reports
         self._paused = False
+        self.flow_marks: tuple[int, int] | None = None  # the last set_flow_marks
 
     def __repr__(self) -> str:
         return f"<RecordingSink {len(self.data)} bytes closed={self.closed}>"
@@ -94,6 +95,9 @@ class RecordingSink:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    def set_flow_marks(self, high: int, low: int) -> None:
+        self.flow_marks = (high, low)
 
     def end(self, reason: CloseReason, final: bytes = b"") -> None:
         assert not self.closed

@@ -89,12 +89,16 @@ async def test_ring_evicts_what_a_replay_had_left_so_it_catches_up() -> None:
     await core.sources.turn(1)
     assert resumed.take() == stream(topic.log[1:3], start)
     assert state(subscriber) is State.REPLAYING
+    replay_marks = core.fanout.options.replay_marks
+    assert resumed.flow_marks == replay_marks, "the ring refills the buffer in a loop turn"
 
     for i in range(4):  # evicts offsets 0..3: offset 3, next to replay, is gone from memory
         topic.append(0, b"new%d" % i)
     assert core.sources.live("t").deliver()
     await core.sources.turn(1)
     assert state(subscriber) is State.CATCHUP
+    assert resumed.flow_marks == core.fanout.options.catchup_marks, "a Kafka fetch takes longer"
+    assert replay_marks[0] < core.fanout.options.catchup_marks[0]
     assert [c.positions for c in core.sources.catchups()] == [{0: 3}]
     await core.settle()
     assert state(subscriber) is State.LIVE

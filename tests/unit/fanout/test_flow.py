@@ -1,5 +1,6 @@
-"""Flow control: a live stream whose unsent bytes pass the high-water mark is closed while
-its group carries on; replay and catch-up wait for a paused socket instead."""
+"""Flow control: a live stream whose unsent bytes pass the high-water mark falls behind
+(it replays the ring as fast as it reads, with the live ids) while its group carries on;
+one the ring no longer covers is ended; replay and catch-up wait for a paused socket."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from ssegate.fanout.subscriber import State
 from ssegate.routing import StartPolicy
 from ssegate.sse.stream import CloseReason
 from tests.unit.fanout.expect import HEARTBEAT, state, stream
-from tests.unit.fanout.harness import Core, checkpoint_frame, key_filter
+from tests.unit.fanout.harness import Core, RecordingSink, checkpoint_frame, key_filter
 
 RETRY = b"retry:2000\n\n"  # slow_retry_min == slow_retry_max == 2 s: no jitter
 
 
-def build(*, replay_chunk: int = 1000, heartbeat: float = 15.0) -> Core:
+def build(*, replay_chunk: int = 1000, heartbeat: float = 15.0, ring_records: int = 100) -> Core:
     return Core.build(
         asyncio.get_running_loop(),
         high_water=100,
+        ring_records=ring_records,
         slow_retry_min=2.0,
         slow_retry_max=2.0,
         replay_chunk=replay_chunk,
@@ -26,7 +28,13 @@ def build(*, replay_chunk: int = 1000, heartbeat: float = 15.0) -> Core:
     )
 
 
-async def test_slow_member_is_ended_while_its_group_gets_the_same_batch() -> None:
+def stall(sink: RecordingSink) -> None:
+    """The client stops reading: its unsent bytes pass the mark, its socket takes no more."""
+    sink.backlog = 101
+    sink.pause()
+
+
+async def test_slow_member_falls_behind_and_gets_the_rest_at_its_own_pace() -> None:
     core = build()
     topic = core.topic("t", partitions=2)
     sinks = [core.open("t") for _ in range(3)]
@@ -35,27 +43,53 @@ async def test_slow_member_is_ended_while_its_group_gets_the_same_batch() -> Non
     await core.settle()
     assert [s.take() for s in sinks] == [stream([first], {0: 0, 1: 0})] * 3
 
-    slow.backlog = 101
+    stall(slow)
     batch = [topic.append(1, b"two"), topic.append(0, b"three")]
     await core.settle()
     expected = stream(batch, {0: 1, 1: 0})
-    assert fast_one.take() == expected
-    assert fast_two.take() == expected
-    assert slow.take() == expected + checkpoint_frame({0: 2, 1: 1}) + RETRY, (
-        "the batch it was sent, then a clean end: where to resume, when to come back"
+    assert fast_one.take() == fast_two.take() == slow.take() == expected, (
+        "the batch that took it over the mark reached it too"
     )
-    assert (slow.closed, slow.end_reason, slow.abort_reason) == (
-        True,
-        CloseReason.SLOW_CLIENT,
-        None,
-    )
-    assert core.metric('ssegate_streams_closed_total{route="/r",reason="slow_client"} 1\n')
+    assert not slow.closed
+    assert state(core.subscribers[1]) is State.REPLAYING
+    assert core.metric('ssegate_streams_fell_behind_total{route="/r"} 1\n')
 
-    after = topic.append(1, b"four")
+    missed = [topic.append(1, b"four"), topic.append(0, b"five"), topic.append(1, b"six")]
     await core.settle()
-    assert fast_one.take() == fast_two.take() == stream([after], {0: 2, 1: 1})
+    owed = stream(missed, {0: 2, 1: 1})
+    assert fast_one.take() == fast_two.take() == owed
+    assert slow.take() == b"", "nothing more while its socket is full"
+
+    slow.backlog = 0
+    slow.resume()
+    await core.settle()
+    assert slow.take() == owed, "what it missed, with the ids the live streams got"
+    assert state(core.subscribers[1]) is State.LIVE
+    after = topic.append(0, b"seven")
+    await core.settle()
+    assert [s.take() for s in sinks] == [stream([after], {0: 3, 1: 3})] * 3
+    assert core.metric('ssegate_streams_closed_total{route="/r",reason="slow_client"}') is False
+
+
+async def test_a_lone_slow_member_replays_ids_of_its_own() -> None:
+    """Its group ended with it, so no live stream wrote the records it missed: the replay
+    encodes them, with the same ids."""
+    core = build()
+    topic = core.topic("t", partitions=2)
+    slow = core.open("t")
+    await core.settle()
+    stall(slow)
+    first = topic.append(0, b"one")
+    await core.settle()
+    assert slow.take() == stream([first], {0: 0, 1: 0})
+    missed = [topic.append(1, b"two"), topic.append(0, b"three")]
+    await core.settle()
     assert slow.take() == b""
-    assert core.fanout.open_streams == 2
+    slow.backlog = 0
+    slow.resume()
+    await core.settle()
+    assert slow.take() == stream(missed, {0: 1, 1: 0})
+    assert state(core.subscribers[0]) is State.LIVE
 
 
 async def test_backlog_at_the_high_water_mark_is_not_over_it() -> None:
@@ -67,10 +101,60 @@ async def test_backlog_at_the_high_water_mark_is_not_over_it() -> None:
     record = topic.append(0, b"v")
     await core.settle()
     assert sink.take() == stream([record], {0: 0})
-    assert not sink.closed
+    assert state(core.subscribers[0]) is State.LIVE
 
 
-async def test_slow_member_is_ended_by_a_heartbeat_too() -> None:
+async def test_a_stream_that_fell_behind_the_ring_ends_with_where_to_resume() -> None:
+    """It read nothing while the ring moved past it: ended at the next tick, with a
+    checkpoint of what it was sent and a `retry:`; not given a catch-up reader."""
+    core = build(ring_records=3)
+    topic = core.topic("t")
+    slow = core.open("t")
+    other = core.open("t")
+    await core.settle()
+    stall(slow)
+    first = topic.append(0, b"one")
+    await core.settle()
+    assert slow.take() == other.take() == stream([first], {0: 0})
+    core.fanout.tick()
+    assert not slow.closed, "the ring still holds what it has not seen"
+    for i in range(3):
+        topic.append(0, b"more%d" % i)
+    await core.settle()
+    core.fanout.tick()
+    assert not slow.closed, "the ring holds the three records after its last one"
+    topic.append(0, b"more3")  # the ring of three drops `more0`, which it has not seen
+    await core.settle()
+    assert slow.take() == b""
+    core.fanout.tick()
+    assert slow.take() == checkpoint_frame({0: 1}) + RETRY
+    assert (slow.end_reason, slow.abort_reason) == (CloseReason.SLOW_CLIENT, None)
+    assert core.metric('ssegate_streams_closed_total{route="/r",reason="slow_client"} 1\n')
+    assert core.fanout.catchups.running == 0
+    assert other.take() == stream(topic.log[1:], {0: 1})
+
+
+async def test_a_stream_that_fell_behind_the_ring_ends_when_it_reads_again() -> None:
+    core = build(ring_records=3, replay_chunk=1)
+    topic = core.topic("t")
+    slow = core.open("t")
+    core.open("t")
+    await core.settle()
+    stall(slow)
+    first = topic.append(0, b"one")
+    await core.settle()
+    assert slow.take() == stream([first], {0: 0})
+    for i in range(4):
+        topic.append(0, b"more%d" % i)
+    await core.settle()
+    slow.backlog = 0
+    slow.resume()
+    await core.settle()
+    assert slow.take() == checkpoint_frame({0: 1}) + RETRY
+    assert slow.end_reason is CloseReason.SLOW_CLIENT
+
+
+async def test_slow_member_falls_behind_at_a_heartbeat_too() -> None:
     core = build(heartbeat=5.0)
     topic = core.topic("t")
     topic.append(0, b"v")
@@ -79,31 +163,41 @@ async def test_slow_member_is_ended_by_a_heartbeat_too() -> None:
     await core.settle()
     assert slow.take() == other.take() == stream(topic.log, {0: 0})
     slow.backlog = 500
+    slow.pause()
     core.clock.advance(5.0)
     core.fanout.tick()
-    assert other.take() == HEARTBEAT
-    assert slow.take() == HEARTBEAT + checkpoint_frame({0: 1}) + RETRY
-    assert slow.end_reason is CloseReason.SLOW_CLIENT
-    assert not other.closed
+    assert other.take() == slow.take() == HEARTBEAT
+    assert state(core.subscribers[0]) is State.REPLAYING
+    missed = topic.append(0, b"w")
+    await core.settle()
+    slow.backlog = 0
+    slow.resume()
+    await core.settle()
+    assert slow.take() == other.take() == stream([missed], {0: 1})
 
 
-async def test_slow_filtered_member_ends_with_a_checkpoint_past_rejected_records() -> None:
-    """The stream is ended with a checkpoint of the live progress: records its filters
-    rejected after its last event are not read again when it reconnects."""
-    core = build()
+async def test_slow_filtered_member_resumes_past_records_its_filters_rejected() -> None:
+    """It fell behind where the live source was, after records its filters rejected: its
+    replay starts past them, and once live again a checkpoint moves its id there too."""
+    core = build(heartbeat=5.0)
     topic = core.topic("t")
     slow = core.open("t", filters=key_filter(b"k"))
     other = core.open("t", filters=key_filter(b"k"))
     await core.settle()
-    slow.backlog = 101
+    stall(slow)
     wanted = topic.append(0, b"wanted", key=b"k")
     for i in range(3):
         topic.append(0, b"rejected%d" % i, key=b"other")
     await core.settle()
-    assert other.take() == stream([wanted], {0: 0})
-    got = slow.take()
-    assert got == stream([wanted], {0: 0}) + checkpoint_frame({0: 4}) + RETRY
-    assert slow.end_reason is CloseReason.SLOW_CLIENT
+    assert other.take() == slow.take() == stream([wanted], {0: 0})
+    slow.backlog = 0
+    slow.resume()
+    await core.settle()
+    assert slow.take() == b""
+    assert state(core.subscribers[0]) is State.LIVE
+    core.clock.advance(5.0)
+    core.fanout.tick()
+    assert slow.take() == other.take() == checkpoint_frame({0: 4})
 
 
 async def test_paused_replay_writes_nothing_more_until_writable() -> None:

@@ -45,6 +45,7 @@ FILTERS: tuple[tuple[ResolvedFilters, Callable[[Record], bool]], ...] = (
 )
 
 Got = dict[int, list[int]]  # partition -> offsets received, in order
+HIGH_WATER = 100
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Open(NamedTuple):
 
 class Pause(NamedTuple):
     which: int
+    over: bool  # its unsent bytes are past the high-water mark too: a live stream falls behind
 
 
 class Unpause(NamedTuple):
@@ -136,7 +138,7 @@ OPS: st.SearchStrategy[Op] = st.one_of(
     OPEN,
     OPEN,
     OPEN,
-    st.builds(Pause, st.integers(0, 7)),
+    st.builds(Pause, st.integers(0, 7), st.booleans()),
     st.builds(Unpause, st.integers(0, 7)),
     st.builds(Turn, st.integers(1, 3)),
     st.just(Beat()),
@@ -158,7 +160,13 @@ CONFIG = st.fixed_dictionaries(
 async def run(config: dict[str, int], ops: list[Op]) -> None:
     partitions = config.pop("partitions")
     batch_size = config.pop("batch_size")
-    core = Core.build(asyncio.get_running_loop(), batch_size=batch_size, heartbeat=5.0, **config)
+    core = Core.build(
+        asyncio.get_running_loop(),
+        batch_size=batch_size,
+        heartbeat=5.0,
+        high_water=HIGH_WATER,
+        **config,
+    )
     topic = core.topic("t", partitions)
     clients: list[Client] = []
     nothing: Got = {p: [] for p in range(partitions)}
@@ -171,7 +179,7 @@ async def run(config: dict[str, int], ops: list[Op]) -> None:
 
     def client(which: int) -> Client | None:
         chosen = clients[which % len(clients)] if clients else None
-        return None if chosen is None or chosen.closed else chosen
+        return None if chosen is None or chosen.closed or chosen.sink.closed else chosen
 
     for op in ops:
         match op:
@@ -204,11 +212,13 @@ async def run(config: dict[str, int], ops: list[Op]) -> None:
                     old.sink.client_closes()
                     old.closed = True
                 open_client(old.filter_index, dict(start), before)
-            case Pause(which):
+            case Pause(which, over):
                 if (paused := client(which)) is not None:
                     paused.sink.pause()
+                    paused.sink.backlog = HIGH_WATER + 1 if over else 0
             case Unpause(which):
                 if (paused := client(which)) is not None:
+                    paused.sink.backlog = 0
                     paused.sink.resume()
             case Turn(turns):
                 await core.sources.turn(turns)
@@ -219,11 +229,15 @@ async def run(config: dict[str, int], ops: list[Op]) -> None:
                 await core.settle()
 
     for each in clients:
-        if not each.closed and each.sink.paused:
+        if not each.closed and not each.sink.closed and each.sink.paused:
+            each.sink.backlog = 0
             each.sink.resume()
     await core.settle()
     for each, subscriber in zip(clients, core.subscribers, strict=True):
         _, got = check(each, topic)
+        if each.sink.closed and not each.closed:  # it fell behind the ring: ended by the server
+            assert each.sink.end_reason is CloseReason.SLOW_CLIENT
+            each.closed = True
         if each.closed:
             continue
         assert subscriber.state is State.LIVE

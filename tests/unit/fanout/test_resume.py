@@ -9,8 +9,9 @@ from ssegate.fanout.start import StartAt
 from ssegate.fanout.subscriber import State
 from ssegate.kafka.eventid import IdForm, parse_event_id
 from ssegate.routing import StartPolicy
+from ssegate.sources.memory import MemoryTopic
 from tests.unit.fanout.expect import HEARTBEAT, blocks, owed, progress_after, state, stream
-from tests.unit.fanout.harness import Core
+from tests.unit.fanout.harness import Core, RecordingSink
 
 EARLIEST = StartPolicy.EARLIEST
 
@@ -80,16 +81,36 @@ async def test_live_batches_between_replay_chunks() -> None:
     assert watcher.take() == stream(tail, at)
 
 
-async def test_live_batch_right_before_the_last_chunk() -> None:
-    """The batch lands when one record is left to replay: the final chunk carries both."""
-    core = Core.build(asyncio.get_running_loop(), replay_chunk=2)
+async def resumed_from_the_start(
+    values: list[bytes], **options: object
+) -> tuple[Core, MemoryTopic, RecordingSink]:
+    """`values` in the ring, a live stream, and a stream resuming before the first."""
+    core = Core.build(asyncio.get_running_loop(), **options)
     topic = core.topic("t")
-    for i in range(5):
-        topic.append(0, b"r%d" % i)
+    for value in values:
+        topic.append(0, value)
     core.open("t")
     await core.settle()
+    return core, topic, core.open("t", start=resume({0: 0}))
 
-    resumed = core.open("t", start=resume({0: 0}))
+
+async def test_a_chunk_ends_at_the_record_that_brings_it_to_the_byte_bound() -> None:
+    """Values of 4 bytes, 10 per chunk: three records (12 bytes) per chunk, one per turn."""
+    values = [b"r%03d" % i for i in range(7)]
+    core, topic, resumed = await resumed_from_the_start(values, replay_chunk_bytes=10)
+    await core.sources.turn(1)
+    assert resumed.take() == stream(topic.log[0:3], {0: 0})
+    await core.sources.turn(1)
+    assert resumed.take() == stream(topic.log[3:6], {0: 3})
+    await core.sources.turn(1)
+    assert resumed.take() == stream(topic.log[6:], {0: 6})
+    assert state(core.subscribers[-1]) is State.LIVE
+
+
+async def test_live_batch_right_before_the_last_chunk() -> None:
+    """The batch lands when one record is left to replay: the final chunk carries both."""
+    values = [b"r%d" % i for i in range(5)]
+    core, topic, resumed = await resumed_from_the_start(values, replay_chunk=2)
     await core.sources.turn(1)
     assert resumed.take() == stream(topic.log[0:2], {0: 0})
     await core.sources.turn(1)

@@ -27,16 +27,28 @@ def test_covers_from_where_the_reader_started() -> None:
     assert (ring.gap(1, 0), ring.gap(1, 3), ring.gap(1, 5), ring.gap(0, 99)) == (5, 2, 0, 0)
 
 
-def test_replay_in_reader_order_from_each_partition_position() -> None:
+def two_partitions(order: list[tuple[int, int]]) -> TopicRing:
+    """A ring of partitions 0 and 1 from their log start, holding `order` in that order."""
     ring = TopicRing(100, 1 << 20)
     ring.start_partition(0, 0, log_start=True)
     ring.start_partition(1, 0, log_start=True)
-    order = [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2)]
     for partition, offset in order:
         ring.append(record(partition, offset))
+    return ring
+
+
+def test_replay_in_reader_order_from_each_partition_position() -> None:
+    order = [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2)]
+    ring = two_partitions(order)
     assert positions(list(ring.replay({}))) == order
     assert positions(list(ring.replay({0: 1, 1: 2}))) == [(0, 1), (0, 2), (1, 2)]
     assert positions(list(ring.replay({0: 3, 1: 3}))) == []
+
+
+def test_replay_with_a_limit_is_right_for_that_many() -> None:
+    ring = two_partitions([(0, 0), (0, 1), (0, 2), (1, 0), (0, 3), (1, 1)])
+    assert positions(list(ring.replay({}, limit=3))) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    assert positions(list(ring.replay({0: 1}, limit=2))[:2]) == [(0, 1), (0, 2)]
 
 
 def test_eviction_by_count_moves_coverage() -> None:

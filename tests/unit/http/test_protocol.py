@@ -382,6 +382,18 @@ def test_stream_end_writes_the_last_chunk_and_closes() -> None:
     assert listener.closed == [CloseReason.CLIENT_CLOSED]
 
 
+def test_a_stream_sets_the_flow_marks_its_writer_asks_for() -> None:
+    conn = Connection()
+    assert conn.transport.limits == (256 * 1024, 64 * 1024)
+    conn.feed(request(STREAM_PATH))
+    ((stream, _),) = conn.app.streams
+    stream.set_flow_marks(64 * 1024, 16 * 1024)
+    assert conn.transport.limits == (64 * 1024, 16 * 1024)
+    stream.end(CloseReason.SHUTDOWN)
+    stream.set_flow_marks(1, 0)
+    assert conn.transport.limits == (64 * 1024, 16 * 1024), "not once the stream ended"
+
+
 def test_write_pressure_is_reported_to_the_stream() -> None:
     conn = Connection().feed(request(STREAM_PATH))
     ((stream, listener),) = conn.app.streams
