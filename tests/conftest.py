@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -58,13 +59,17 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
         wait_ready: bool = True,
         port: int | None = None,
         args: tuple[str, ...] = (),
+        tls: dict[str, Any] | None = None,
+        client_tls: ssl.SSLContext | None = None,
         **sections: Any,
     ) -> GatewayProcess:
         config: dict[str, Any] = {"kafka": {"bootstrap_servers": kafka.bootstrap}, "routes": routes}
         for name, value in sections.items():
             config[name] = value
         directory = tmp_path / f"gateway-{len(started)}"
-        gateway = GatewayProcess(config, directory, port=port, args=args)
+        gateway = GatewayProcess(
+            config, directory, port=port, args=args, tls=tls, client_tls=client_tls
+        )
         started.append(gateway)
         return gateway.start(wait_ready=wait_ready)
 

@@ -100,13 +100,14 @@ class Gateway:
                 host,
                 request.header("access-control-request-method"),
                 request.header("access-control-request-headers"),
+                request.scheme,
             )
             if preflight.allowed:
                 exchange.respond(204, [*preflight.headers, ("Allow", STREAM_METHODS)])
             else:
                 exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return
-        cors = self.cors.check(origin, host)
+        cors = self.cors.check(origin, host, request.scheme)
         if not cors.allowed:
             exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return

@@ -37,7 +37,9 @@ def _check(args: argparse.Namespace) -> int:
 
     compiled = load(args.config)
     config = compiled.config
-    listeners = ", ".join(f"http://{item.host}:{item.port}" for item in config.listeners)
+    listeners = ", ".join(
+        f"{'https' if item.tls else 'http'}://{item.host}:{item.port}" for item in config.listeners
+    )
     print(f"{args.config}: ok ({len(compiled.routes)} routes; listening on {listeners})")
     for route in compiled.routes:
         print(f"  {route.path} -> topic {route.topic.text}")

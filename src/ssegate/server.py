@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from ssegate.admission import Admission, AdmissionLimits
@@ -17,7 +18,7 @@ from ssegate.app import Gateway, ReadinessSource
 from ssegate.errors import SsegateError
 from ssegate.fanout.context import FanoutOptions
 from ssegate.fanout.service import Fanout
-from ssegate.http.h1 import ConnectionRegistry, HttpProtocol
+from ssegate.http.h1 import ConnectionRegistry, HttpProtocol, HttpsProtocol
 from ssegate.kafka.source import KafkaSources
 from ssegate.observe.looplag import LoopLag
 from ssegate.observe.metrics import GatewayMetrics
@@ -27,6 +28,8 @@ from ssegate.wiring import CompiledConfig
 logger = logging.getLogger("ssegate.server")
 
 # /ready notices an outage within PROBE_INTERVAL + PROBE_TIMEOUT seconds.
+# Seconds a client has to finish the TLS handshake (Zilla: 10 s); then it is dropped.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
 
@@ -119,15 +122,18 @@ async def serve(
     servers = []
     addresses: list[tuple[str, int]] = []
     try:
-        for listener in config.listeners:
+        for listener, tls in zip(config.listeners, compiled.tls_contexts, strict=True):
+            protocol = HttpProtocol if tls is None else HttpsProtocol
             try:
                 server = await loop.create_server(
-                    lambda: HttpProtocol(gateway, limits, registry, loop),
+                    partial(protocol, gateway, limits, registry, loop),
                     listener.host,
                     listener.port,
                     backlog=listener.backlog,
                     reuse_address=True,
                     reuse_port=reuse_port,
+                    ssl=tls,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls is not None else None,
                 )
             except OSError as exc:
                 raise SsegateError(
@@ -137,7 +143,7 @@ async def serve(
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 addresses.append((host, port))
-                logger.info("listening on http://%s:%d", host, port)
+                logger.info("listening on %s://%s:%d", protocol.scheme, host, port)
         if on_listening is not None:
             on_listening(addresses)
         await stop.wait()

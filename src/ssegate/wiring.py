@@ -13,13 +13,17 @@ raise a `ConfigError` in the loader's format: `<file>: routes[0].path: <message>
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ssegate.config import Config, ConfigPath, ConfigProblem, LoadedConfig
+from ssegate.config.checks import tls_version
 from ssegate.config.loader import load_config, parse_config, resolve_static_files
+from ssegate.config.schema import TlsCertificate, TlsConfig
 from ssegate.errors import ConfigError
+from ssegate.http.tls import CertificateFiles, TlsConfigError, TlsSettings, server_context
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
 __all__ = ["CompiledConfig", "compile_config", "load", "parse"]
@@ -35,6 +39,9 @@ class CompiledConfig:
     routes: tuple[CompiledRoute, ...]  # in declaration order
     source: str  # the file as named by the caller, or "<string>"
     base_dir: Path  # the file's directory; static files resolve against it
+    # Per listener (same order): its TLS context, or None for plain HTTP. Built here, so a
+    # key that does not match its certificate fails `ssegate check` too.
+    tls_contexts: tuple[ssl.SSLContext | None, ...] = ()
 
     def static_files(self) -> dict[str, Path]:
         """URL path -> absolute file path, for every `static` entry."""
@@ -46,10 +53,15 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
     try:
         routes = _compile_routes(loaded.config)
         _check_static_urls(loaded.config, routes)
+        contexts = _tls_contexts(loaded.config, loaded.base_dir)
     except ConfigProblem as problem:
         raise ConfigError(problem.render(loaded.source)) from None
     return CompiledConfig(
-        config=loaded.config, routes=routes, source=loaded.source, base_dir=loaded.base_dir
+        config=loaded.config,
+        routes=routes,
+        source=loaded.source,
+        base_dir=loaded.base_dir,
+        tls_contexts=contexts,
     )
 
 
@@ -67,6 +79,36 @@ def parse(
 ) -> CompiledConfig:
     """Parse, check and compile YAML `text` (see `parse_config`)."""
     return compile_config(parse_config(text, source=source, base_dir=base_dir, environ=environ))
+
+
+def tls_settings(tls: TlsConfig, base_dir: Path) -> TlsSettings:
+    """A listener's `tls` section with its files resolved against `base_dir`."""
+
+    def files(entry: TlsConfig | TlsCertificate) -> CertificateFiles:
+        return CertificateFiles(
+            base_dir / entry.certificate, base_dir / entry.key, entry.key_passphrase
+        )
+
+    return TlsSettings(
+        default=files(tls),
+        sni={name: files(entry) for name, entry in tls.sni.items()},
+        client_auth=tls.client_auth,
+        client_ca=base_dir / tls.client_ca if tls.client_ca is not None else None,
+        min_version=tls_version(tls.min_version),
+    )
+
+
+def _tls_contexts(config: Config, base_dir: Path) -> tuple[ssl.SSLContext | None, ...]:
+    contexts: list[ssl.SSLContext | None] = []
+    for index, listener in enumerate(config.listeners):
+        if listener.tls is None:
+            contexts.append(None)
+            continue
+        try:
+            contexts.append(server_context(tls_settings(listener.tls, base_dir)))
+        except TlsConfigError as exc:
+            raise ConfigProblem(("listeners", index, "tls"), str(exc)) from None
+    return tuple(contexts)
 
 
 def _compile_routes(config: Config) -> tuple[CompiledRoute, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -33,12 +34,19 @@ class GatewayProcess:
         *,
         port: int | None = None,
         args: tuple[str, ...] = (),
+        tls: dict[str, Any] | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ):
         self.port = port or free_port()
+        # A client context that trusts the listener's certificate, when it speaks TLS.
+        self.client_tls = client_tls
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         config = dict(config)
-        config.setdefault("listeners", [{"host": "127.0.0.1", "port": self.port}])
+        listener: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
+        if tls is not None:  # the listener's `tls` section
+            listener["tls"] = tls
+        config.setdefault("listeners", [listener])
         self.config_file = directory / "ssegate.yaml"
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_file = directory / f"gateway-{self.port}.log"
@@ -47,7 +55,8 @@ class GatewayProcess:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.client_tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> GatewayProcess:
         with self.log_file.open("ab") as log:
@@ -64,7 +73,9 @@ class GatewayProcess:
             if process.poll() is not None:
                 raise RuntimeError(f"gateway exited {process.returncode}:\n{self.log()}")
             # A refused connection or a 503 (urllib's HTTPError) is an OSError: not yet.
-            with urllib.request.urlopen(self.base + path, timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310
+                self.base + path, timeout=1, context=self.client_tls
+            ) as response:
                 return bool(response.status == 200)
 
         try:

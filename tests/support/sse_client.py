@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from dataclasses import dataclass, field
 
 from ssegate.sse.wire import Decoder, Event
@@ -139,10 +140,16 @@ async def request(
     host: str = "127.0.0.1",
     source: str | None = None,
     timeout: float = 10.0,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
 ) -> Response:
-    """One complete non-stream request; the whole body is read."""
+    """One complete non-stream request; the whole body is read (over TLS with `tls`)."""
     reader, writer = await asyncio.open_connection(
-        host, port, local_addr=(source, 0) if source else None
+        host,
+        port,
+        local_addr=(source, 0) if source else None,
+        ssl=tls,
+        server_hostname=server_hostname if tls is not None else None,
     )
     try:
         writer.write(raw if raw is not None else _request_bytes(method, target, headers, port))
@@ -174,10 +181,12 @@ async def open_stream(
     host: str = "127.0.0.1",
     source: str | None = None,
     timeout: float = 10.0,
+    tls: ssl.SSLContext | None = None,
 ) -> SseStream:
-    """GET an event stream (from address `source`, if given); check `response.status`."""
+    """GET an event stream (from address `source`, if given; over TLS with `tls`); check
+    `response.status`."""
     reader, writer = await asyncio.open_connection(
-        host, port, limit=1 << 20, local_addr=(source, 0) if source else None
+        host, port, limit=1 << 20, local_addr=(source, 0) if source else None, ssl=tls
     )
     all_headers = {"Accept": "text/event-stream", **(headers or {})}
     writer.write(_request_bytes("GET", target, all_headers, port, keep_alive=True))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ssegate.config.problems import ConfigPath, ConfigProblem
-from ssegate.config.schema import Config
+from ssegate.config.schema import Config, TlsConfig
 
 __all__ = ["check_config"]
 
@@ -30,7 +30,7 @@ _ORIGIN = re.compile(
 def check_config(config: Config, base_dir: Path) -> None:
     """Check `config`, whose static files resolve against `base_dir`; ConfigProblem."""
     _check_kafka(config)
-    _check_listeners(config)
+    _check_listeners(config, base_dir)
     _check_sse(config)
     _check_cors(config)
     _check_limits(config)
@@ -71,13 +71,15 @@ def _check_kafka(config: Config) -> None:
         )
 
 
-def _check_listeners(config: Config) -> None:
+def _check_listeners(config: Config, base_dir: Path) -> None:
     if not config.listeners:
         _fail(("listeners",), "at least one listener is required")
     seen: dict[tuple[str, int], int] = {}
     for index, listener in enumerate(config.listeners):
         if not listener.host.strip():
             _fail(("listeners", index, "host"), "must not be empty")
+        if listener.tls is not None:
+            _check_tls(("listeners", index, "tls"), listener.tls, base_dir)
         if not 0 <= listener.port <= 65535:
             _fail(("listeners", index, "port"), f"{listener.port} is out of range (0 to 65535)")
         _at_least(("listeners", index, "backlog"), listener.backlog, 1)
@@ -91,6 +93,53 @@ def _check_listeners(config: Config) -> None:
                 f"duplicates listeners[{seen[address]}] ({host}:{listener.port})",
             )
         seen[address] = index
+
+
+TLS_VERSIONS = ("1.2", "1.3")
+
+
+def tls_version(value: str | float) -> str:
+    """`min_version` as written ("1.2", 1.2 or 1.3), as "1.2" or "1.3"; ValueError."""
+    text = f"{value:g}" if isinstance(value, float) else value.strip()
+    if text not in TLS_VERSIONS:
+        raise ValueError(f'must be "1.2" or "1.3", got {value!r}')
+    return text
+
+
+def _sni_name(name: str) -> bool:
+    """A host name, or `*.` and a host name."""
+    label, dot, rest = name.partition(".")
+    if label == "*":
+        return bool(dot) and _sni_name(rest) and "*" not in rest
+    return bool(name) and "*" not in name and not any(c.isspace() for c in name)
+
+
+def _check_tls(where: ConfigPath, tls: TlsConfig, base_dir: Path) -> None:
+    _check_file((*where, "certificate"), base_dir / tls.certificate)
+    _check_file((*where, "key"), base_dir / tls.key)
+    try:
+        tls_version(tls.min_version)
+    except ValueError as exc:
+        _fail((*where, "min_version"), str(exc))
+    names: set[str] = set()
+    for name, other in tls.sni.items():
+        at = (*where, "sni", name)
+        if not _sni_name(name):
+            _fail(at, f"{name!r} is not a host name (a wildcard is a first label: *.example.com)")
+        if name.lower() in names:
+            _fail(at, f"{name!r} is named twice")
+        names.add(name.lower())
+        _check_file((*at, "certificate"), base_dir / other.certificate)
+        _check_file((*at, "key"), base_dir / other.key)
+    if tls.client_auth != "none" and tls.client_ca is None:
+        _fail((*where, "client_ca"), f"client_auth: {tls.client_auth} needs the CA certificates")
+    if tls.client_ca is not None:
+        if tls.client_auth == "none":
+            _fail(
+                (*where, "client_auth"),
+                "is none, so client_ca would not be used: say optional or required",
+            )
+        _check_file((*where, "client_ca"), base_dir / tls.client_ca)
 
 
 def _check_sse(config: Config) -> None:

@@ -34,13 +34,36 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     """
 
 
+class TlsCertificate(_Section, frozen=True):
+    """A certificate (PEM, the server's first, then its chain) and its private key."""
+
+    certificate: str
+    key: str
+    key_passphrase: str | None = None  # for an encrypted key; write `${env.NAME}`
+
+
+class TlsConfig(_Section, frozen=True):
+    """TLS on a listener (docs/tls.md); files resolve against the config file's directory."""
+
+    certificate: str
+    key: str
+    key_passphrase: str | None = None  # for an encrypted key; write `${env.NAME}`
+    # Other certificates, chosen by the name the client asks for (SNI); `*.example.com`
+    # matches one label.
+    sni: dict[str, TlsCertificate] = msgspec.field(default_factory=dict)
+    client_auth: Literal["none", "optional", "required"] = "none"
+    client_ca: str | None = None  # PEM CA certificates that sign client certificates
+    min_version: str | float = "1.2"  # "1.2" or "1.3"; YAML may write it unquoted
+
+
 class Listener(_Section, frozen=True):
-    """A plain-HTTP listening socket."""
+    """A listening socket: plain HTTP, or HTTPS with `tls`."""
 
     host: str = "127.0.0.1"  # loopback unless the operator says otherwise
     port: int = 7114
     # Backlog for listen(2): a reconnect storm of thousands arrives at once.
     backlog: int = 4096
+    tls: TlsConfig | None = None
 
 
 class RingConfig(_Section, frozen=True):

@@ -185,6 +185,8 @@ class H1EventStream:
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection (rules 1-5)."""
 
+    scheme = "http"  # what the requests' origins begin with (CORS)
+
     # Every idle stream holds one of these: slots keep it small (docs/performance.md).
     __slots__ = (
         "_app",
@@ -456,6 +458,7 @@ class HttpProtocol(asyncio.Protocol):
             http_version=parser.get_http_version(),
             keep_alive=keep_alive,
             client_ip=self.client_ip,
+            scheme=self.scheme,
         )
         exchange = self._exchange = Exchange(self, request)
         self._app.handle(exchange)
@@ -605,3 +608,10 @@ class HttpProtocol(asyncio.Protocol):
         self._timer = None
         if self._receiving and self.stream is None:
             self._reject(408, f"request not received within {self._request_timeout:g}s\n")
+
+
+class HttpsProtocol(HttpProtocol):
+    """An HTTP/1.1 connection inside TLS (the transport decrypts; the protocol is the same)."""
+
+    __slots__ = ()
+    scheme = "https"

@@ -19,6 +19,7 @@ class Request:
     http_version: str
     keep_alive: bool
     client_ip: str
+    scheme: str = "http"  # "https" over TLS
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (lowercase), or None."""

@@ -1,0 +1,162 @@
+"""TLS for a listener: the server's `ssl.SSLContext`, built once from its configuration.
+
+Rules:
+
+1. TLS 1.2 at least (1.3 when `min_version: "1.3"`); OpenSSL prefers 1.3 when both sides
+   have it. TLS 1.2 is limited to forward-secret AEAD suites (ECDHE with AES-GCM or
+   ChaCha20-Poly1305); TLS 1.3's suites are all of that kind. No compression, no
+   renegotiation; the server's cipher order wins.
+2. ALPN offers `http/1.1` (HTTP/2 joins when the server speaks it).
+3. `certificate` is a PEM file with the server's certificate first, then its chain;
+   `key` its private key, encrypted or not (`key_passphrase`, typically
+   `${env.NAME}`: it is never logged or printed).
+4. `sni` maps host names to other certificates: the name a client asks for (SNI) picks
+   one, exactly or by a wildcard name (`*.example.com` matches `a.example.com`, not
+   `example.com` nor `a.b.example.com`); a client that names none of them, or none at
+   all, gets the listener's own certificate.
+5. `client_auth: optional | required` asks for a client certificate signed by a CA of
+   `client_ca` (`required`: the handshake fails without one; `optional`: a client
+   without one is served, one with a bad one is refused).
+
+Every problem with a file (unreadable, not PEM, a key that does not match its
+certificate, a wrong passphrase) is a `TlsConfigError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssegate.errors import ConfigError
+
+# TLS 1.2 suites: ECDHE key exchange (forward secrecy) and an AEAD cipher, in this order.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
+ALPN = ("http/1.1",)
+
+
+class TlsConfigError(ConfigError):
+    """A listener's TLS files cannot be used; the message names the file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFiles:
+    """A certificate (with its chain) and its private key, resolved to paths."""
+
+    certificate: Path
+    key: Path
+    passphrase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """One listener's TLS, with every path resolved (`ssegate.wiring` builds it)."""
+
+    default: CertificateFiles
+    sni: Mapping[str, CertificateFiles]
+    client_auth: str = "none"  # none | optional | required
+    client_ca: Path | None = None
+    min_version: str = "1.2"  # 1.2 | 1.3
+
+
+def server_context(settings: TlsSettings) -> ssl.SSLContext:
+    """The context a listener wraps its connections in (rules 1-5)."""
+    context = _context(settings, settings.default)
+    by_name = {name.lower(): _context(settings, files) for name, files in settings.sni.items()}
+    if by_name:
+        context.sni_callback = _sni_callback(by_name)
+    return context
+
+
+def match_server_name(server_name: str, names: Mapping[str, ssl.SSLContext]) -> str | None:
+    """Which configured name `server_name` selects (rule 4): itself, or its wildcard."""
+    name = server_name.lower().rstrip(".")
+    if name in names:
+        return name
+    _, dot, parent = name.partition(".")
+    if dot and parent and f"*.{parent}" in names:
+        return f"*.{parent}"
+    return None
+
+
+SniCallback = Callable[[ssl.SSLObject, str | None, ssl.SSLContext], None]
+
+
+def _sni_callback(names: Mapping[str, ssl.SSLContext]) -> SniCallback:
+    def choose(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        if server_name is None:
+            return  # no SNI: the listener's own certificate
+        chosen = match_server_name(server_name, names)
+        if chosen is not None:
+            connection.context = names[chosen]
+
+    return choose
+
+
+def _context(settings: TlsSettings, files: CertificateFiles) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if settings.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(list(ALPN))
+    load_certificate(context, files)
+    if settings.client_auth != "none":
+        assert settings.client_ca is not None  # config.checks requires it
+        try:
+            context.load_verify_locations(cafile=str(settings.client_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsConfigError(
+                f"{settings.client_ca}: cannot load client CA certificates: {_reason(exc)}"
+            ) from None
+        context.verify_mode = (
+            ssl.CERT_REQUIRED if settings.client_auth == "required" else ssl.CERT_OPTIONAL
+        )
+    return context
+
+
+def load_certificate(context: ssl.SSLContext, files: CertificateFiles) -> None:
+    """Load a certificate chain and its key into `context`; TlsConfigError naming the
+    file and the reason (never the passphrase)."""
+    texts = []
+    for path in (files.certificate, files.key):
+        try:
+            texts.append(path.read_bytes())
+        except OSError as exc:
+            raise TlsConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    certificate, key = texts
+    # OpenSSL says only "PEM lib" for most of these: tell them apart by what the files hold.
+    if b"-----BEGIN CERTIFICATE-----" not in certificate:
+        raise TlsConfigError(f"{files.certificate}: not a PEM certificate")
+    if b"PRIVATE KEY-----" not in key:
+        raise TlsConfigError(f"{files.key}: not a PEM private key")
+    try:
+        context.load_cert_chain(str(files.certificate), str(files.key), password=_password(files))
+    except ssl.SSLError as exc:
+        problem = _key_problem(exc, encrypted=b"ENCRYPTED" in key)
+        raise TlsConfigError(f"{files.certificate} with key {files.key}: {problem}") from None
+
+
+def _password(files: CertificateFiles) -> str:
+    # An empty password makes OpenSSL fail at once on an encrypted key rather than prompt
+    # on the terminal for one.
+    return files.passphrase if files.passphrase is not None else ""
+
+
+def _key_problem(exc: ssl.SSLError, *, encrypted: bool) -> str:
+    if "KEY_VALUES_MISMATCH" in (exc.reason or "").upper():
+        return "the key does not match the certificate"
+    if encrypted:
+        return "cannot decrypt the key (wrong or missing key_passphrase)"
+    return f"OpenSSL cannot load them: {_reason(exc)}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason.replace("_", " ").lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
