@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ssegate import __version__
 from ssegate.devkafka import command as devkafka_command
-from ssegate.errors import SsegateError
+from ssegate.errors import ConfigError, SsegateError
 from ssegate.observe.logs import configure as configure_logging
 
 
@@ -37,12 +38,22 @@ def _check(args: argparse.Namespace) -> int:
 
     compiled = load(args.config)
     config = compiled.config
+    now = datetime.datetime.now(datetime.UTC)
+    warnings = []
+    for index, tls in enumerate(compiled.tls):
+        for notice in tls.validity(now) if tls is not None else ():
+            where = f"listeners[{index}].tls: {notice.message}"
+            if notice.unusable:  # clients refuse it: as wrong as a missing file
+                raise ConfigError(f"{args.config}: {where}")
+            warnings.append(where)
     listeners = ", ".join(
         f"{'https' if item.tls else 'http'}://{item.host}:{item.port}" for item in config.listeners
     )
     print(f"{args.config}: ok ({len(compiled.routes)} routes; listening on {listeners})")
     for route in compiled.routes:
         print(f"  {route.path} -> topic {route.topic.text}")
+    for warning in warnings:
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import resource
 import signal
@@ -19,6 +20,7 @@ from ssegate.errors import SsegateError
 from ssegate.fanout.context import FanoutOptions
 from ssegate.fanout.service import Fanout
 from ssegate.http.h1 import ConnectionRegistry, HttpProtocol, HttpsProtocol
+from ssegate.http.tls import ServerTls, TlsConfigError
 from ssegate.kafka.source import KafkaSources
 from ssegate.observe.looplag import LoopLag
 from ssegate.observe.metrics import GatewayMetrics
@@ -121,8 +123,9 @@ async def serve(
     fanout.start(gateway.literal_topics)
     servers = []
     addresses: list[tuple[str, int]] = []
+    watchers: list[asyncio.Task[None]] = []
     try:
-        for listener, tls in zip(config.listeners, compiled.tls_contexts, strict=True):
+        for listener, tls in zip(config.listeners, compiled.tls, strict=True):
             protocol = HttpProtocol if tls is None else HttpsProtocol
             try:
                 server = await loop.create_server(
@@ -132,7 +135,7 @@ async def serve(
                     backlog=listener.backlog,
                     reuse_address=True,
                     reuse_port=reuse_port,
-                    ssl=tls,
+                    ssl=tls.context if tls is not None else None,
                     ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls is not None else None,
                 )
             except OSError as exc:
@@ -144,13 +147,48 @@ async def serve(
                 host, port = sock.getsockname()[:2]
                 addresses.append((host, port))
                 logger.info("listening on %s://%s:%d", protocol.scheme, host, port)
+        for index, (listener, tls) in enumerate(zip(config.listeners, compiled.tls, strict=True)):
+            if tls is not None:
+                log_validity(tls, f"listeners[{index}]")
+            if tls is not None and listener.tls is not None and listener.tls.reload_check > 0:
+                every = float(listener.tls.reload_check)
+                watch = _watch_tls(tls, every, f"listeners[{index}]")
+                watchers.append(loop.create_task(watch))
         if on_listening is not None:
             on_listening(addresses)
         await stop.wait()
     finally:
+        for watcher in watchers:
+            watcher.cancel()
         await _drain(servers, registry, fanout, float(config.server.shutdown_timeout))
         loop_lag.stop()
         probe.stop()
+
+
+async def _watch_tls(tls: ServerTls, every: float, name: str) -> None:
+    """Reload a listener's certificates when their files change (`http.tls` rule 6)."""
+    while True:
+        await asyncio.sleep(every)
+        if tls.changed():
+            reload_tls(tls, name)
+
+
+def reload_tls(tls: ServerTls, name: str) -> bool:
+    """Load a listener's certificates again; a problem is logged and changes nothing."""
+    try:
+        tls.reload()
+    except TlsConfigError as exc:
+        logger.error("%s: certificates not reloaded, the previous ones stay: %s", name, exc)
+        return False
+    logger.info("%s: certificates reloaded; new connections get them", name)
+    log_validity(tls, name)
+    return True
+
+
+def log_validity(tls: ServerTls, name: str) -> None:
+    """Warn of certificates clients will refuse, or soon will (`http.tls` EXPIRY_WARNING)."""
+    for notice in tls.validity(datetime.datetime.now(datetime.UTC)):
+        logger.warning("%s: %s", name, notice.message)
 
 
 async def _drain(
@@ -180,13 +218,21 @@ async def _drain(
     await fanout.close(max(deadline - loop.time(), 0.1))
 
 
+def _reload_all_tls(compiled: CompiledConfig) -> None:
+    """SIGHUP: every TLS listener loads its certificates again, changed or not."""
+    for index, tls in enumerate(compiled.tls):
+        if tls is not None:
+            tls.changed()  # the files as they are now are the ones loaded
+            reload_tls(tls, f"listeners[{index}]")
+
+
 def run(
     compiled: CompiledConfig,
     *,
     reuse_port: bool = False,
     on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
 ) -> int:
-    """Run one gateway process until SIGINT or SIGTERM."""
+    """Run one gateway process until SIGINT or SIGTERM; SIGHUP reloads certificates."""
     import uvloop
 
     async def main() -> None:
@@ -194,6 +240,7 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, _reload_all_tls, compiled)
         await serve(compiled, stop, reuse_port=reuse_port, on_listening=on_listening)
 
     uvloop.run(main())

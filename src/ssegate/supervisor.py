@@ -57,6 +57,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._forward)
         for index in range(self._count):
             self._start(index)
         while not self._stopping:
@@ -81,6 +82,12 @@ class Supervisor:
         process = subprocess.Popen(self._command)
         self._workers[index] = (process, time.monotonic())
         logger.info("worker %d started (pid %d)", index, process.pid)
+
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP (reload certificates) goes to every worker."""
+        for process, _ in self._workers.values():
+            if process.poll() is None:
+                process.send_signal(signum)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:

@@ -13,7 +13,6 @@ raise a `ConfigError` in the loader's format: `<file>: routes[0].path: <message>
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from ssegate.config.checks import tls_version
 from ssegate.config.loader import load_config, parse_config, resolve_static_files
 from ssegate.config.schema import TlsCertificate, TlsConfig
 from ssegate.errors import ConfigError
-from ssegate.http.tls import CertificateFiles, TlsConfigError, TlsSettings, server_context
+from ssegate.http.tls import CertificateFiles, ServerTls, TlsConfigError, TlsSettings
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
 __all__ = ["CompiledConfig", "compile_config", "load", "parse"]
@@ -39,9 +38,9 @@ class CompiledConfig:
     routes: tuple[CompiledRoute, ...]  # in declaration order
     source: str  # the file as named by the caller, or "<string>"
     base_dir: Path  # the file's directory; static files resolve against it
-    # Per listener (same order): its TLS context, or None for plain HTTP. Built here, so a
-    # key that does not match its certificate fails `ssegate check` too.
-    tls_contexts: tuple[ssl.SSLContext | None, ...] = ()
+    # Per listener (same order): its TLS, or None for plain HTTP. Built here, so a key that
+    # does not match its certificate fails `ssegate check` too.
+    tls: tuple[ServerTls | None, ...] = ()
 
     def static_files(self) -> dict[str, Path]:
         """URL path -> absolute file path, for every `static` entry."""
@@ -53,7 +52,7 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
     try:
         routes = _compile_routes(loaded.config)
         _check_static_urls(loaded.config, routes)
-        contexts = _tls_contexts(loaded.config, loaded.base_dir)
+        tls = _listeners_tls(loaded.config, loaded.base_dir)
     except ConfigProblem as problem:
         raise ConfigError(problem.render(loaded.source)) from None
     return CompiledConfig(
@@ -61,7 +60,7 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
         routes=routes,
         source=loaded.source,
         base_dir=loaded.base_dir,
-        tls_contexts=contexts,
+        tls=tls,
     )
 
 
@@ -98,17 +97,17 @@ def tls_settings(tls: TlsConfig, base_dir: Path) -> TlsSettings:
     )
 
 
-def _tls_contexts(config: Config, base_dir: Path) -> tuple[ssl.SSLContext | None, ...]:
-    contexts: list[ssl.SSLContext | None] = []
+def _listeners_tls(config: Config, base_dir: Path) -> tuple[ServerTls | None, ...]:
+    listeners: list[ServerTls | None] = []
     for index, listener in enumerate(config.listeners):
         if listener.tls is None:
-            contexts.append(None)
+            listeners.append(None)
             continue
         try:
-            contexts.append(server_context(tls_settings(listener.tls, base_dir)))
+            listeners.append(ServerTls(tls_settings(listener.tls, base_dir)))
         except TlsConfigError as exc:
             raise ConfigProblem(("listeners", index, "tls"), str(exc)) from None
-    return tuple(contexts)
+    return tuple(listeners)
 
 
 def _compile_routes(config: Config) -> tuple[CompiledRoute, ...]:

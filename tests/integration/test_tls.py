@@ -4,6 +4,9 @@ ciphers a client may use, the certificate SNI picks, and client certificates (mT
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster, Record
 from tests.support.pki import CertFiles, client_context, get, handshake, issue, write_ca
 from tests.support.sse_client import open_stream, request
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
 
@@ -170,3 +174,78 @@ async def test_client_certificates(
         assert without.startswith("refused"), without
     else:
         assert without == "HTTP/1.1 200 OK"
+
+
+def common_name(port: int, ca: trustme.CA) -> str:
+    """The CN of the certificate a new connection gets."""
+    with handshake(port, client_context(ca)) as tls_socket:
+        subject = dict(item for rdn in tls_socket.getpeercert()["subject"] for item in rdn)
+    return str(subject["commonName"])
+
+
+def install(cert: CertFiles, certificate: Path, key: Path) -> None:
+    """Put `cert` where the gateway reads its files, as a renewal tool does: the key, then
+    the certificate, each file replaced whole."""
+    for source, target in ((cert.key, key), (cert.certificate, certificate)):
+        staged = target.with_suffix(".new")
+        shutil.copyfile(source, staged)
+        os.replace(staged, target)
+
+
+def rotating_gateway(
+    kafka: KafkaCluster, gateways: Gateways, ca: trustme.CA, tmp_path: Path, reload_check: object
+) -> tuple[GatewayProcess, str, tuple[Path, Path]]:
+    """A gateway serving a certificate with CN `first` from files the test may replace."""
+    directory = tmp_path / "pki"
+    certificate, key = directory / "live.crt", directory / "live.key"
+    install(issue(ca, directory, "first"), certificate, key)
+    topic = kafka.new_topic(partitions=1)
+    tls = {"certificate": str(certificate), "key": str(key), "reload_check": reload_check}
+    return https_gateway(gateways, topic, ca, tls), topic, (certificate, key)
+
+
+async def test_certificates_rotated_on_disk_reach_new_connections_and_streams_stay(
+    kafka: KafkaCluster, gateways: Gateways, ca: trustme.CA, tmp_path: Path
+) -> None:
+    gateway, topic, (certificate, key) = rotating_gateway(
+        kafka, gateways, ca, tmp_path, reload_check="200ms"
+    )
+    directory = certificate.parent
+    client = client_context(ca)
+    streams = [await open_stream(gateway.port, "/p", tls=client) for _ in range(100)]
+    assert common_name(gateway.port, ca) == "first"
+
+    install(issue(ca, directory, "second"), certificate, key)
+    await until(lambda: common_name(gateway.port, ca), 10, accept=lambda cn: cn == "second")
+    await asyncio.to_thread(kafka.produce, topic, [Record(b"after the rotation")])
+    for stream in streams:
+        (event,) = await stream.next_events(1)
+        assert event.data == "after the rotation"
+        await stream.close()
+    assert "listeners[0]: certificates reloaded" in gateway.log()
+
+
+async def test_sighup_reloads_and_a_broken_rotation_keeps_the_previous_certificate(
+    kafka: KafkaCluster, gateways: Gateways, ca: trustme.CA, tmp_path: Path
+) -> None:
+    gateway, _, (certificate, key) = rotating_gateway(kafka, gateways, ca, tmp_path, reload_check=0)
+    directory = certificate.parent
+    assert gateway.process is not None
+
+    install(issue(ca, directory, "second"), certificate, key)
+    await asyncio.sleep(1.0)
+    assert common_name(gateway.port, ca) == "first", "reload_check 0: files are not watched"
+    gateway.process.send_signal(signal.SIGHUP)
+    await until(lambda: common_name(gateway.port, ca), 10, accept=lambda cn: cn == "second")
+
+    third = issue(ca, directory, "third")
+    shutil.copyfile(third.certificate, certificate)  # a certificate without its key
+    gateway.process.send_signal(signal.SIGHUP)
+    await until(
+        lambda: gateway.log(),
+        10,
+        accept=lambda log: "listeners[0]: certificates not reloaded" in log,
+    )
+    assert "the key does not match the certificate" in gateway.log()
+    assert common_name(gateway.port, ca) == "second"
+    assert gateway.process.poll() is None

@@ -121,6 +121,8 @@ def _check_tls(where: ConfigPath, tls: TlsConfig, base_dir: Path) -> None:
         tls_version(tls.min_version)
     except ValueError as exc:
         _fail((*where, "min_version"), str(exc))
+    if tls.reload_check < 0:
+        _fail((*where, "reload_check"), f"must be at least 0, got {_seconds(tls.reload_check)}")
     names: set[str] = set()
     for name, other in tls.sni.items():
         at = (*where, "sni", name)

@@ -54,6 +54,9 @@ class TlsConfig(_Section, frozen=True):
     client_auth: Literal["none", "optional", "required"] = "none"
     client_ca: str | None = None  # PEM CA certificates that sign client certificates
     min_version: str | float = "1.2"  # "1.2" or "1.3"; YAML may write it unquoted
+    # How often the certificate and key files are looked at for a change (then reloaded
+    # for new handshakes); 0: only on SIGHUP. A stat per file: cheap.
+    reload_check: Seconds = Seconds(5.0)
 
 
 class Listener(_Section, frozen=True):

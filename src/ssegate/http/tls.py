@@ -17,23 +17,36 @@ Rules:
 5. `client_auth: optional | required` asks for a client certificate signed by a CA of
    `client_ca` (`required`: the handshake fails without one; `optional`: a client
    without one is served, one with a bad one is refused).
+6. Certificates and keys are loaded again, into the live contexts, when their files change
+   (`ServerTls.changed`, polled by the server) or on SIGHUP: new handshakes get the new
+   certificate, established connections keep theirs. All or nothing: every file is loaded
+   into a scratch context first, and a problem (a key written after its certificate, say)
+   leaves the previous certificates in place until the files change again.
 
 Every problem with a file (unreadable, not PEM, a key that does not match its
 certificate, a wrong passphrase) is a `TlsConfigError` naming the file and the reason.
+`ServerTls.validity` says which certificates are expired, not valid yet, or expire within
+`EXPIRY_WARNING` (OpenSSL loads those without a word; clients refuse them).
 """
 
 from __future__ import annotations
 
+import datetime
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
 
 from ssegate.errors import ConfigError
 
 # TLS 1.2 suites: ECDHE key exchange (forward secrecy) and an AEAD cipher, in this order.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
 ALPN = ("http/1.1",)
+# A certificate that expires sooner than this is worth a warning: renewals run 30 days
+# ahead (ACME clients), so one this close to its end means the renewal is failing.
+EXPIRY_WARNING = datetime.timedelta(days=14)
 
 
 class TlsConfigError(ConfigError):
@@ -60,13 +73,91 @@ class TlsSettings:
     min_version: str = "1.2"  # 1.2 | 1.3
 
 
-def server_context(settings: TlsSettings) -> ssl.SSLContext:
-    """The context a listener wraps its connections in (rules 1-5)."""
-    context = _context(settings, settings.default)
-    by_name = {name.lower(): _context(settings, files) for name, files in settings.sni.items()}
-    if by_name:
-        context.sni_callback = _sni_callback(by_name)
-    return context
+class ServerTls:
+    """A listener's TLS: the context it wraps connections in (rules 1-5), and its
+    certificates reloaded in place (rule 6)."""
+
+    def __init__(self, settings: TlsSettings) -> None:
+        self.settings = settings
+        self._loaded: list[tuple[ssl.SSLContext, CertificateFiles]] = []
+        self.context = self._context(settings.default)
+        by_name = {name.lower(): self._context(files) for name, files in settings.sni.items()}
+        if by_name:
+            self.context.sni_callback = _sni_callback(by_name)
+        self._stamps = self._stamp()
+
+    def _context(self, files: CertificateFiles) -> ssl.SSLContext:
+        context = _context(self.settings, files)
+        self._loaded.append((context, files))
+        return context
+
+    def changed(self) -> bool:
+        """Whether a certificate or key file changed since the last call (or since the
+        certificates were loaded): its modification time, size or inode (a renewal that
+        replaces a symlink)."""
+        stamps = self._stamp()
+        if stamps == self._stamps:
+            return False
+        self._stamps = stamps
+        return True
+
+    def reload(self) -> None:
+        """Load every certificate and key again (rule 6); TlsConfigError changes nothing."""
+        for _, files in self._loaded:
+            load_certificate(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), files)
+        for context, files in self._loaded:
+            load_certificate(context, files)
+
+    def validity(self, now: datetime.datetime) -> list[CertificateNotice]:
+        """What is wrong or about to be with the served certificates' validity dates."""
+        notices = []
+        for _, files in self._loaded:
+            notice = validity_notice(files.certificate, now)
+            if notice is not None:
+                notices.append(notice)
+        return notices
+
+    def _stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        stamps: list[tuple[int, int, int] | None] = []
+        for _, files in self._loaded:
+            for path in (files.certificate, files.key):
+                try:
+                    info = path.stat()
+                except OSError:
+                    stamps.append(None)
+                else:
+                    stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
+        return tuple(stamps)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateNotice:
+    """A served certificate outside its validity dates (`unusable`) or close to the end."""
+
+    message: str
+    unusable: bool
+
+
+def validity_notice(path: Path, now: datetime.datetime) -> CertificateNotice | None:
+    """The notice for the first (the server's) certificate of `path`, if any."""
+    try:
+        certificate = x509.load_pem_x509_certificates(path.read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return None  # loading the context already said what is wrong with the file
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if now >= end:
+        return CertificateNotice(f"{path}: the certificate expired on {_day(end)}", True)
+    if now < start:
+        return CertificateNotice(f"{path}: the certificate is valid only from {_day(start)}", True)
+    if end - now < EXPIRY_WARNING:
+        days = (end - now).days
+        message = f"{path}: the certificate expires on {_day(end)}, in {days} days"
+        return CertificateNotice(message, False)
+    return None
+
+
+def _day(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def match_server_name(server_name: str, names: Mapping[str, ssl.SSLContext]) -> str | None:

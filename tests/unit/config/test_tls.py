@@ -14,7 +14,7 @@ import yaml
 from ssegate import wiring
 from ssegate.config.problems import format_path
 from ssegate.errors import ConfigError
-from ssegate.http.tls import match_server_name
+from ssegate.http.tls import TlsConfigError, match_server_name
 from tests.support.pki import CertFiles, issue, write_ca
 
 SOURCE = "ssegate.yaml"
@@ -47,6 +47,12 @@ def compiled(tls: dict[str, Any], base_dir: Path, **environ: str) -> wiring.Comp
     return wiring.parse(document(tls), source=SOURCE, base_dir=base_dir, environ=environ)
 
 
+def context_of(config: wiring.CompiledConfig) -> ssl.SSLContext:
+    (tls,) = config.tls
+    assert tls is not None
+    return tls.context
+
+
 def error_of(tls: dict[str, Any], base_dir: Path, **environ: str) -> str:
     with pytest.raises(ConfigError) as caught:
         compiled(tls, base_dir, **environ)
@@ -57,20 +63,18 @@ def error_of(tls: dict[str, Any], base_dir: Path, **environ: str) -> str:
 
 
 def test_a_good_section_gives_the_listener_its_context(cert: CertFiles, tmp_path: Path) -> None:
-    config = compiled(cert.section(), tmp_path)
-    (context,) = config.tls_contexts
-    assert isinstance(context, ssl.SSLContext)
+    context = context_of(compiled(cert.section(), tmp_path))
     assert context.minimum_version is ssl.TLSVersion.TLSv1_2
     assert context.verify_mode is ssl.CERT_NONE
     plain = wiring.parse(
         "kafka: {bootstrap_servers: x}\nroutes: [{path: /p, topic: t}]\n", source=SOURCE
     )
-    assert plain.tls_contexts == (None,)
+    assert plain.tls == (None,)
 
 
 def test_files_resolve_against_the_config_files_directory(cert: CertFiles) -> None:
     relative = {"certificate": cert.certificate.name, "key": cert.key.name}
-    assert compiled(relative, cert.certificate.parent).tls_contexts[0] is not None
+    assert compiled(relative, cert.certificate.parent).tls[0] is not None
 
 
 def test_unreadable_or_missing_files(cert: CertFiles, tmp_path: Path) -> None:
@@ -108,7 +112,7 @@ def test_an_encrypted_key_with_its_passphrase_from_the_environment(
 ) -> None:
     locked = issue(ca, tmp_path, "locked", passphrase=SECRET.encode())
     section = locked.section(key_passphrase="${env.KEY_PASSPHRASE}")
-    assert compiled(section, tmp_path, KEY_PASSPHRASE=SECRET).tls_contexts[0] is not None
+    assert compiled(section, tmp_path, KEY_PASSPHRASE=SECRET).tls[0] is not None
     expected = (
         f"{AT}: {locked.certificate} with key {locked.key}: "
         "cannot decrypt the key (wrong or missing key_passphrase)"
@@ -127,9 +131,8 @@ def test_client_auth_needs_its_ca_and_the_ca_needs_client_auth(
     assert error_of(cert.section(client_ca=str(ca_file)), tmp_path) == (
         f"{AT}.client_auth: is none, so client_ca would not be used: say optional or required"
     )
-    context = compiled(cert.section(client_auth="optional", client_ca=str(ca_file)), tmp_path)
-    assert context.tls_contexts[0] is not None
-    assert context.tls_contexts[0].verify_mode is ssl.CERT_OPTIONAL
+    optional = compiled(cert.section(client_auth="optional", client_ca=str(ca_file)), tmp_path)
+    assert context_of(optional).verify_mode is ssl.CERT_OPTIONAL
     assert error_of(cert.section(client_auth="sometimes"), tmp_path) == (
         f"{AT}.client_auth: 'sometimes' is not one of none, optional, required"
     )
@@ -141,8 +144,7 @@ def test_client_auth_needs_its_ca_and_the_ca_needs_client_auth(
 def test_min_version_quoted_or_not(
     cert: CertFiles, tmp_path: Path, written: object, version: str
 ) -> None:
-    context = compiled(cert.section(min_version=written), tmp_path).tls_contexts[0]
-    assert context is not None
+    context = context_of(compiled(cert.section(min_version=written), tmp_path))
     assert context.minimum_version is ssl.TLSVersion[version]
 
 
@@ -178,3 +180,26 @@ def test_a_server_name_picks_its_own_entry_or_one_wildcard_label() -> None:
     assert match_server_name("a.example.test", names) == "*.example.test"
     assert match_server_name("example.test", names) is None
     assert match_server_name("a.b.example.test", names) is None
+
+
+def test_reload_check_is_a_duration_of_at_least_zero(cert: CertFiles, tmp_path: Path) -> None:
+    assert error_of(cert.section(reload_check=-1), tmp_path) == (
+        f"{AT}.reload_check: must be at least 0, got -1s"
+    )
+    assert compiled(cert.section(reload_check=0), tmp_path).tls[0] is not None
+
+
+def test_reload_is_all_or_nothing(ca: trustme.CA, cert: CertFiles, tmp_path: Path) -> None:
+    """A certificate replaced without its key: nothing changes, and a later fix loads."""
+    tls = compiled(cert.section(), tmp_path).tls[0]
+    assert tls is not None
+    assert not tls.changed()
+    other = issue(ca, tmp_path / "other", "other")
+    cert.certificate.write_bytes(other.certificate.read_bytes())
+    assert tls.changed()
+    with pytest.raises(TlsConfigError, match="the key does not match the certificate"):
+        tls.reload()
+    assert not tls.changed(), "the same files are not tried again until they change"
+    cert.key.write_bytes(other.key.read_bytes())
+    assert tls.changed()
+    tls.reload()
