@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck unit venv lock clean
+.PHONY: test demo demo-tls lint typecheck unit venv lock clean
 
 # Create .venv and install ssegate with its dev tools, pinned by constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +25,10 @@ test: lint typecheck
 # Local Kafka, topic `events`, a stock-price producer and the gateway on port 7114.
 demo: $(STAMP)
 	$(BIN)/ssegate demo --config examples/fanout/ssegate.yaml
+
+# The same over HTTPS, with a certificate from a local CA the demo makes (docs/tls.md).
+demo-tls: $(STAMP)
+	$(BIN)/ssegate demo --tls --config examples/fanout/ssegate.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -60,7 +60,7 @@ def _check(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ssegate.demo import run_demo
 
-    return run_demo(args.config, port=args.port)
+    return run_demo(args.config, port=args.port, tls=args.tls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=Path("examples/fanout/ssegate.yaml"), help="gateway config"
     )
     demo.add_argument("--port", type=int, default=None, help="Kafka port (default: a free one)")
+    demo.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS, with a certificate from a local CA the demo makes (prints its file)",
+    )
     demo.set_defaults(handler=_demo)
 
     devkafka_command.add_parser(subcommands)

@@ -6,11 +6,14 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
+from ssegate.demo.localca import ensure_local_tls
 from ssegate.demo.producer import PriceFeed
 from ssegate.devkafka import DevKafka, default_home
 from ssegate.devkafka.topics import create_topic
 from ssegate.server import run
-from ssegate.wiring import load
+from ssegate.wiring import CompiledConfig, load, parse
 
 TOPIC = "events"
 
@@ -19,26 +22,36 @@ def _say(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
-def run_demo(config_path: Path, *, port: int | None = None) -> int:
+def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -> int:
     if not config_path.is_file():
         _say(f"{config_path} not found; run the demo from the repository root (make demo)")
         return 2
-    broker = DevKafka(default_home().parent / "demo-kafka", progress=lambda m: _say(f"kafka: {m}"))
+    state = default_home().parent
+    broker = DevKafka(state / "demo-kafka", progress=lambda m: _say(f"kafka: {m}"))
     info = broker.start(port=port)
     feed: PriceFeed | None = None
     try:
         create_topic(info.bootstrap, TOPIC, partitions=3, exist_ok=True)
         os.environ["KAFKA_BOOTSTRAP"] = info.bootstrap
-        compiled = load(config_path)
+        ca: Path | None = None
+        if tls:
+            compiled, ca = _over_https(config_path, state / "demo-tls")
+        else:
+            compiled = load(config_path)
         feed = PriceFeed(info.bootstrap, TOPIC)
         feed.start()
         _say(f"producing stock prices to topic {TOPIC!r} at {info.bootstrap}")
 
         def listening(addresses: list[tuple[str, int]]) -> None:
             host, http_port = addresses[0]
-            base = f"http://{host}:{http_port}"
-            _say(f"open {base}/ in a browser, or try:")
-            print(f"  curl -N {base}/events/AAPL/nasdaq", flush=True)
+            if ca is None:
+                base = f"http://{host}:{http_port}"
+                _say(f"open {base}/ in a browser, or try:")
+                print(f"  curl -N {base}/events/AAPL/nasdaq", flush=True)
+            else:
+                base = f"https://localhost:{http_port}"
+                _say(f"open {base}/ in a browser that trusts {ca}, or try:")
+                print(f"  curl -N --cacert {ca} {base}/events/AAPL/nasdaq", flush=True)
             _say("Ctrl-C stops everything")
 
         run(compiled, on_listening=listening)
@@ -48,3 +61,16 @@ def run_demo(config_path: Path, *, port: int | None = None) -> int:
         broker.stop()
         _say("stopped")
     return 0
+
+
+def _over_https(config_path: Path, directory: Path) -> tuple[CompiledConfig, Path]:
+    """The demo's configuration with every listener on HTTPS, with a certificate from a
+    local CA made for the demo (`ssegate.demo.localca`); and that CA's file."""
+    local = ensure_local_tls(directory)
+    document = yaml.safe_load(config_path.read_text())
+    for listener in document.setdefault("listeners", [{}]):
+        listener["tls"] = {"certificate": str(local.certificate), "key": str(local.key)}
+    text = yaml.safe_dump(document, sort_keys=False)
+    compiled = parse(text, source=f"{config_path} (over HTTPS)", base_dir=config_path.parent)
+    _say(f"HTTPS with a certificate from the demo's own CA: {local.ca}")
+    return compiled, local.ca
