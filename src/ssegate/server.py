@@ -29,9 +29,9 @@ from ssegate.wiring import CompiledConfig
 
 logger = logging.getLogger("ssegate.server")
 
-# /ready notices an outage within PROBE_INTERVAL + PROBE_TIMEOUT seconds.
 # Seconds a client has to finish the TLS handshake (Zilla: 10 s); then it is dropped.
 TLS_HANDSHAKE_TIMEOUT = 10.0
+# /ready notices an outage within PROBE_INTERVAL + PROBE_TIMEOUT seconds.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
 
@@ -125,7 +125,7 @@ async def serve(
     addresses: list[tuple[str, int]] = []
     watchers: list[asyncio.Task[None]] = []
     try:
-        for listener, tls in zip(config.listeners, compiled.tls, strict=True):
+        for index, (listener, tls) in enumerate(zip(config.listeners, compiled.tls, strict=True)):
             protocol = HttpProtocol if tls is None else HttpsProtocol
             try:
                 server = await loop.create_server(
@@ -147,13 +147,10 @@ async def serve(
                 host, port = sock.getsockname()[:2]
                 addresses.append((host, port))
                 logger.info("listening on %s://%s:%d", protocol.scheme, host, port)
-        for index, (listener, tls) in enumerate(zip(config.listeners, compiled.tls, strict=True)):
             if tls is not None:
                 log_validity(tls, f"listeners[{index}]")
-            if tls is not None and listener.tls is not None and listener.tls.reload_check > 0:
-                every = float(listener.tls.reload_check)
-                watch = _watch_tls(tls, every, f"listeners[{index}]")
-                watchers.append(loop.create_task(watch))
+                if tls.settings.reload_check > 0:
+                    watchers.append(loop.create_task(_watch_tls(tls, f"listeners[{index}]")))
         if on_listening is not None:
             on_listening(addresses)
         await stop.wait()
@@ -165,24 +162,23 @@ async def serve(
         probe.stop()
 
 
-async def _watch_tls(tls: ServerTls, every: float, name: str) -> None:
+async def _watch_tls(tls: ServerTls, name: str) -> None:
     """Reload a listener's certificates when their files change (`http.tls` rule 6)."""
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(tls.settings.reload_check)
         if tls.changed():
             reload_tls(tls, name)
 
 
-def reload_tls(tls: ServerTls, name: str) -> bool:
+def reload_tls(tls: ServerTls, name: str) -> None:
     """Load a listener's certificates again; a problem is logged and changes nothing."""
     try:
         tls.reload()
     except TlsConfigError as exc:
         logger.error("%s: certificates not reloaded, the previous ones stay: %s", name, exc)
-        return False
+        return
     logger.info("%s: certificates reloaded; new connections get them", name)
     log_validity(tls, name)
-    return True
 
 
 def log_validity(tls: ServerTls, name: str) -> None:
@@ -222,7 +218,6 @@ def _reload_all_tls(compiled: CompiledConfig) -> None:
     """SIGHUP: every TLS listener loads its certificates again, changed or not."""
     for index, tls in enumerate(compiled.tls):
         if tls is not None:
-            tls.changed()  # the files as they are now are the ones loaded
             reload_tls(tls, f"listeners[{index}]")
 
 

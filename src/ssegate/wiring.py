@@ -94,6 +94,7 @@ def tls_settings(tls: TlsConfig, base_dir: Path) -> TlsSettings:
         client_auth=tls.client_auth,
         client_ca=base_dir / tls.client_ca if tls.client_ca is not None else None,
         min_version=tls_version(tls.min_version),
+        reload_check=float(tls.reload_check),
     )
 
 

@@ -44,14 +44,11 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
 
         def listening(addresses: list[tuple[str, int]]) -> None:
             host, http_port = addresses[0]
-            if ca is None:
-                base = f"http://{host}:{http_port}"
-                _say(f"open {base}/ in a browser, or try:")
-                print(f"  curl -N {base}/events/AAPL/nasdaq", flush=True)
-            else:
-                base = f"https://localhost:{http_port}"
-                _say(f"open {base}/ in a browser that trusts {ca}, or try:")
-                print(f"  curl -N --cacert {ca} {base}/events/AAPL/nasdaq", flush=True)
+            # Over HTTPS, the name the certificate is for, and the CA a client must trust.
+            base = f"http://{host}:{http_port}" if ca is None else f"https://localhost:{http_port}"
+            browser, curl = ("", "") if ca is None else (f" that trusts {ca}", f"--cacert {ca} ")
+            _say(f"open {base}/ in a browser{browser}, or try:")
+            print(f"  curl -N {curl}{base}/events/AAPL/nasdaq", flush=True)
             _say("Ctrl-C stops everything")
 
         run(compiled, on_listening=listening)

@@ -71,6 +71,7 @@ class TlsSettings:
     client_auth: str = "none"  # none | optional | required
     client_ca: Path | None = None
     min_version: str = "1.2"  # 1.2 | 1.3
+    reload_check: float = 5.0  # seconds between looks at the files; 0: only on SIGHUP
 
 
 class ServerTls:
@@ -87,7 +88,7 @@ class ServerTls:
         self._stamps = self._stamp()
 
     def _context(self, files: CertificateFiles) -> ssl.SSLContext:
-        context = _context(self.settings, files)
+        context = _new_context(self.settings, files)
         self._loaded.append((context, files))
         return context
 
@@ -102,7 +103,9 @@ class ServerTls:
         return True
 
     def reload(self) -> None:
-        """Load every certificate and key again (rule 6); TlsConfigError changes nothing."""
+        """Load every certificate and key again (rule 6); TlsConfigError changes nothing.
+        Either way `changed` compares with the files as they are now."""
+        self._stamps = self._stamp()
         for _, files in self._loaded:
             load_certificate(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), files)
         for context, files in self._loaded:
@@ -185,7 +188,7 @@ def _sni_callback(names: Mapping[str, ssl.SSLContext]) -> SniCallback:
     return choose
 
 
-def _context(settings: TlsSettings, files: CertificateFiles) -> ssl.SSLContext:
+def _new_context(settings: TlsSettings, files: CertificateFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = (
         ssl.TLSVersion.TLSv1_3 if settings.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
