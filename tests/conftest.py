@@ -61,6 +61,7 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
         args: tuple[str, ...] = (),
         tls: dict[str, Any] | None = None,
         client_tls: ssl.SSLContext | None = None,
+        http2: dict[str, Any] | None = None,
         **sections: Any,
     ) -> GatewayProcess:
         config: dict[str, Any] = {"kafka": {"bootstrap_servers": kafka.bootstrap}, "routes": routes}
@@ -68,7 +69,13 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
             config[name] = value
         directory = tmp_path / f"gateway-{len(started)}"
         gateway = GatewayProcess(
-            config, directory, port=port, args=args, tls=tls, client_tls=client_tls
+            config,
+            directory,
+            port=port,
+            args=args,
+            tls=tls,
+            client_tls=client_tls,
+            http2=http2,
         )
         started.append(gateway)
         return gateway.start(wait_ready=wait_ready)

@@ -23,7 +23,7 @@ from ssegate.admission import Admission, Admitted, Deferred
 from ssegate.fanout.hub import TopicState
 from ssegate.fanout.service import Fanout
 from ssegate.http.cors import CorsPolicy
-from ssegate.http.h1 import Exchange
+from ssegate.http.exchange import Exchange
 from ssegate.observe.metrics import GatewayMetrics
 from ssegate.rejection import Rejection
 from ssegate.routing import Router
@@ -70,6 +70,9 @@ class Gateway:
 
     def record_status(self, status: int) -> None:
         self._responses.labels(str(status)).inc()
+
+    def record_protocol_error(self, protocol: str, reason: str) -> None:
+        self.metrics.protocol_errors.labels(protocol, reason).inc()
 
     # -- dispatch --------------------------------------------------------------------------
 

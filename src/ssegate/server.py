@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from ssegate.admission import Admission, AdmissionLimits
@@ -19,7 +18,8 @@ from ssegate.app import Gateway, ReadinessSource
 from ssegate.errors import SsegateError
 from ssegate.fanout.context import FanoutOptions
 from ssegate.fanout.service import Fanout
-from ssegate.http.h1 import ConnectionRegistry, HttpProtocol, HttpsProtocol
+from ssegate.http.exchange import ConnectionRegistry
+from ssegate.http.negotiate import protocol_factory
 from ssegate.http.tls import ServerTls, TlsConfigError
 from ssegate.kafka.source import KafkaSources
 from ssegate.observe.looplag import LoopLag
@@ -126,10 +126,10 @@ async def serve(
     watchers: list[asyncio.Task[None]] = []
     try:
         for index, (listener, tls) in enumerate(zip(config.listeners, compiled.tls, strict=True)):
-            protocol = HttpProtocol if tls is None else HttpsProtocol
+            scheme = "http" if tls is None else "https"
             try:
                 server = await loop.create_server(
-                    partial(protocol, gateway, limits, registry, loop),
+                    protocol_factory(gateway, limits, listener, registry, loop),
                     listener.host,
                     listener.port,
                     backlog=listener.backlog,
@@ -146,7 +146,7 @@ async def serve(
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 addresses.append((host, port))
-                logger.info("listening on %s://%s:%d", protocol.scheme, host, port)
+                logger.info("listening on %s://%s:%d", scheme, host, port)
             if tls is not None:
                 log_validity(tls, f"listeners[{index}]")
                 if tls.settings.reload_check > 0:

@@ -22,7 +22,7 @@ from ssegate.config.checks import tls_version
 from ssegate.config.loader import load_config, parse_config, resolve_static_files
 from ssegate.config.schema import TlsCertificate, TlsConfig
 from ssegate.errors import ConfigError
-from ssegate.http.tls import CertificateFiles, ServerTls, TlsConfigError, TlsSettings
+from ssegate.http.tls import ALPN, CertificateFiles, ServerTls, TlsConfigError, TlsSettings
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
 __all__ = ["CompiledConfig", "compile_config", "load", "parse"]
@@ -80,8 +80,9 @@ def parse(
     return compile_config(parse_config(text, source=source, base_dir=base_dir, environ=environ))
 
 
-def tls_settings(tls: TlsConfig, base_dir: Path) -> TlsSettings:
-    """A listener's `tls` section with its files resolved against `base_dir`."""
+def tls_settings(tls: TlsConfig, base_dir: Path, *, http2: bool = True) -> TlsSettings:
+    """A listener's `tls` section with its files resolved against `base_dir`; ALPN offers
+    `h2` when the listener speaks HTTP/2."""
 
     def files(entry: TlsConfig | TlsCertificate) -> CertificateFiles:
         return CertificateFiles(
@@ -95,6 +96,7 @@ def tls_settings(tls: TlsConfig, base_dir: Path) -> TlsSettings:
         client_ca=base_dir / tls.client_ca if tls.client_ca is not None else None,
         min_version=tls_version(tls.min_version),
         reload_check=float(tls.reload_check),
+        alpn=ALPN if http2 else ("http/1.1",),
     )
 
 
@@ -105,7 +107,8 @@ def _listeners_tls(config: Config, base_dir: Path) -> tuple[ServerTls | None, ..
             listeners.append(None)
             continue
         try:
-            listeners.append(ServerTls(tls_settings(listener.tls, base_dir)))
+            settings = tls_settings(listener.tls, base_dir, http2=listener.http2.enabled)
+            listeners.append(ServerTls(settings))
         except TlsConfigError as exc:
             raise ConfigProblem(("listeners", index, "tls"), str(exc)) from None
     return tuple(listeners)

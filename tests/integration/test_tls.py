@@ -27,16 +27,6 @@ pytestmark = pytest.mark.kafka
 Gateways = Callable[..., GatewayProcess]
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_cert(ca: trustme.CA, tmp_path: Path) -> CertFiles:
-    return issue(ca, tmp_path / "pki", "server")
-
-
 def https_gateway(
     gateways: Gateways, topic: str, ca: trustme.CA, tls: dict[str, object]
 ) -> GatewayProcess:

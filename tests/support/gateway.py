@@ -36,6 +36,7 @@ class GatewayProcess:
         args: tuple[str, ...] = (),
         tls: dict[str, Any] | None = None,
         client_tls: ssl.SSLContext | None = None,
+        http2: dict[str, Any] | None = None,
     ):
         self.port = port or free_port()
         # A client context that trusts the listener's certificate, when it speaks TLS.
@@ -46,6 +47,8 @@ class GatewayProcess:
         listener: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
         if tls is not None:  # the listener's `tls` section
             listener["tls"] = tls
+        if http2 is not None:  # the listener's `http2` section
+            listener["http2"] = http2
         config.setdefault("listeners", [listener])
         self.config_file = directory / "ssegate.yaml"
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))

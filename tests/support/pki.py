@@ -72,12 +72,13 @@ def client_context(
     cert: CertFiles | None = None,
     maximum: ssl.TLSVersion | None = None,
     check_hostname: bool = True,
+    alpn: tuple[str, ...] = ("http/1.1",),
 ) -> ssl.SSLContext:
-    """A client that trusts `ca`, offers ALPN http/1.1, and shows `cert` when asked."""
+    """A client that trusts `ca`, offers `alpn` (http/1.1), and shows `cert` when asked."""
     context = ssl.create_default_context()
     ca.configure_trust(context)
     context.check_hostname = check_hostname
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(list(alpn))
     if maximum is not None:
         with warnings.catch_warnings():  # offering TLS 1.1 is the point: no warning for it
             warnings.simplefilter("ignore", DeprecationWarning)

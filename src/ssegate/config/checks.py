@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ssegate.config.problems import ConfigPath, ConfigProblem
-from ssegate.config.schema import Config, TlsConfig
+from ssegate.config.schema import Config, Http2Config, TlsConfig
 
 __all__ = ["check_config"]
 
@@ -83,6 +83,7 @@ def _check_listeners(config: Config, base_dir: Path) -> None:
         if not 0 <= listener.port <= 65535:
             _fail(("listeners", index, "port"), f"{listener.port} is out of range (0 to 65535)")
         _at_least(("listeners", index, "backlog"), listener.backlog, 1)
+        _check_http2(("listeners", index, "http2"), listener.http2, tls=listener.tls is not None)
         if listener.port == 0:  # ephemeral: every one gets its own port
             continue
         address = (listener.host.strip().lower(), listener.port)
@@ -93,6 +94,26 @@ def _check_listeners(config: Config, base_dir: Path) -> None:
                 f"duplicates listeners[{seen[address]}] ({host}:{listener.port})",
             )
         seen[address] = index
+
+
+# RFC 9113 §6.5.2: a stream count is 31 bits.
+MAX_STREAMS_SETTING = 2**31 - 1
+
+
+def _check_http2(path: ConfigPath, http2: Http2Config, *, tls: bool) -> None:
+    _at_least((*path, "max_concurrent_streams"), http2.max_concurrent_streams, 1)
+    if http2.max_concurrent_streams > MAX_STREAMS_SETTING:
+        _fail(
+            (*path, "max_concurrent_streams"),
+            f"must be at most {MAX_STREAMS_SETTING}, got {http2.max_concurrent_streams}",
+        )
+    if http2.cleartext and tls:
+        _fail(
+            (*path, "cleartext"),
+            "applies to listeners without tls (over TLS, HTTP/2 is chosen by ALPN)",
+        )
+    if http2.cleartext and not http2.enabled:
+        _fail((*path, "cleartext"), "needs http2.enabled")
 
 
 TLS_VERSIONS = ("1.2", "1.3")

@@ -59,6 +59,20 @@ class TlsConfig(_Section, frozen=True):
     reload_check: Seconds = Seconds(5.0)
 
 
+class Http2Config(_Section, frozen=True):
+    """HTTP/2 on a listener (docs/tls.md)."""
+
+    # Offered by ALPN on a TLS listener: browsers then carry every stream of an origin on
+    # one connection, past HTTP/1.1's six per origin.
+    enabled: bool = True
+    # HTTP/2 without TLS, by prior knowledge (`curl --http2-prior-knowledge`), on a listener
+    # without `tls`: for local use; browsers never speak it.
+    cleartext: bool = False
+    # Streams one connection may have open at once; h2's and nginx's default. A browser
+    # queues more until one ends.
+    max_concurrent_streams: int = 100
+
+
 class Listener(_Section, frozen=True):
     """A listening socket: plain HTTP, or HTTPS with `tls`."""
 
@@ -67,6 +81,7 @@ class Listener(_Section, frozen=True):
     # Backlog for listen(2): a reconnect storm of thousands arrives at once.
     backlog: int = 4096
     tls: TlsConfig | None = None
+    http2: Http2Config = msgspec.field(default_factory=Http2Config)
 
 
 class RingConfig(_Section, frozen=True):

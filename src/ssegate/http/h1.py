@@ -24,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from ssegate.http.exchange import Application, ConnectionRegistry, peer_ip
+from ssegate.http.h1stream import H1EventStream
 from ssegate.http.request import Request
-from ssegate.http.responses import CHUNKED, CHUNKED_END, response_bytes, stream_head
-from ssegate.sse.stream import CloseReason, StreamListener
+from ssegate.http.responses import response_bytes, stream_head
+from ssegate.sse.stream import CloseReason
 
 if TYPE_CHECKING:
     from ssegate.config.schema import Limits
@@ -46,33 +48,6 @@ WRITE_LOW = 64 * 1024
 # Pipelined requests are parsed this many bytes at a time, so parsing can stop between
 # slices once the answers owed pass the high-water mark (HttpProtocol._parse).
 PARSE_SLICE = 4096
-# Seconds an ended stream has to send what is still buffered for it before it is dropped.
-END_FLUSH_SECONDS = 15.0
-
-
-class Application(Protocol):
-    """What a connection needs from the gateway."""
-
-    def handle(self, exchange: Exchange) -> None: ...
-    def record_status(self, status: int) -> None: ...
-
-
-class ConnectionRegistry:
-    """The open connections of a server, for gauges and for shutdown."""
-
-    def __init__(self) -> None:
-        self.connections: set[HttpProtocol] = set()
-        self.accepting = True
-        self.drained = asyncio.Event()  # set whenever the last connection closes
-
-    def add(self, connection: HttpProtocol) -> None:
-        self.connections.add(connection)
-        self.drained.clear()
-
-    def discard(self, connection: HttpProtocol) -> None:
-        self.connections.discard(connection)
-        if not self.connections:
-            self.drained.set()
 
 
 class _HeadersTooLarge(Exception):
@@ -83,8 +58,8 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class Exchange:
-    """One request and the means to answer it (once)."""
+class H1Exchange:
+    """One request and the means to answer it (once): implements `http.exchange.Exchange`."""
 
     __slots__ = ("_protocol", "answered", "request")
 
@@ -117,69 +92,6 @@ class Exchange:
             raise RuntimeError("this request was already answered")
         self.answered = True
         return self._protocol.start_stream(headers)
-
-
-class H1EventStream:
-    """An event stream on an HTTP/1.1 connection, chunk-framed (implements EventSink)."""
-
-    __slots__ = ("_protocol", "_transport", "closed", "listener")
-    framing = CHUNKED
-
-    def __init__(self, protocol: HttpProtocol, transport: asyncio.Transport) -> None:
-        self._protocol = protocol
-        self._transport = transport
-        self.listener: StreamListener | None = None
-        self.closed = False
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<H1EventStream {self._protocol.client_ip} {state} buffered={self.buffered()}>"
-
-    def write(self, framed: bytes) -> None:
-        if not self.closed:
-            self._transport.write(framed)
-
-    def write_events(self, payload: bytes) -> None:
-        if not self.closed and payload:
-            self._transport.write(CHUNKED.frame(payload))
-
-    def buffered(self) -> int:
-        return self._transport.get_write_buffer_size()
-
-    @property
-    def paused(self) -> bool:
-        return self._protocol.writing_paused
-
-    def set_flow_marks(self, high: int, low: int) -> None:
-        if not self.closed:
-            self._transport.set_write_buffer_limits(high=high, low=low)
-
-    def end(self, reason: CloseReason, final: bytes = b"") -> None:
-        if self.closed:
-            return
-        self.closed = True
-        transport = self._transport
-        transport.write(CHUNKED.frame(final) + CHUNKED_END)
-        transport.close()  # after the unsent bytes are sent
-        if transport.get_write_buffer_size():
-            # A client that stopped reading would hold them (up to the high-water mark)
-            # for good: it gets END_FLUSH_SECONDS, then the connection is dropped.
-            self._protocol.abort_after(END_FLUSH_SECONDS)
-
-    def abort(self, reason: CloseReason) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._transport.abort()
-
-    def lost(self, reason: CloseReason) -> None:
-        """The connection is gone (called by the protocol)."""
-        if self.closed and self.listener is None:
-            return
-        self.closed = True
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            listener.on_closed(reason)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -255,7 +167,7 @@ class HttpProtocol(asyncio.Protocol):
         self._receiving = False  # bytes of a request have arrived and it is not complete
         self._head_open = False  # its request line and headers are not complete
         self._head_raw = 0  # raw bytes of that head received in later reads (see _check_head)
-        self._exchange: Exchange | None = None
+        self._exchange: H1Exchange | None = None
 
     def __repr__(self) -> str:
         kind = "stream" if self.stream is not None else "http"
@@ -267,8 +179,7 @@ class HttpProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if isinstance(peer, tuple) and peer else "unknown"
+        self.client_ip = peer_ip(transport)
         transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
         self._registry.add(self)
         self._arm(self._keepalive_timeout, self._on_idle)
@@ -460,7 +371,7 @@ class HttpProtocol(asyncio.Protocol):
             client_ip=self.client_ip,
             scheme=self.scheme,
         )
-        exchange = self._exchange = Exchange(self, request)
+        exchange = self._exchange = H1Exchange(self, request)
         self._app.handle(exchange)
         if not exchange.answered:  # the application must answer; never leave a client hanging
             logger.error("no answer for %s %s", request.method, request.loggable_target())

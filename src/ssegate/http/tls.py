@@ -6,7 +6,7 @@ Rules:
    have it. TLS 1.2 is limited to forward-secret AEAD suites (ECDHE with AES-GCM or
    ChaCha20-Poly1305); TLS 1.3's suites are all of that kind. No compression, no
    renegotiation; the server's cipher order wins.
-2. ALPN offers `http/1.1` (HTTP/2 joins when the server speaks it).
+2. ALPN offers `h2` then `http/1.1` (only `http/1.1` with `http2.enabled: false`).
 3. `certificate` is a PEM file with the server's certificate first, then its chain;
    `key` its private key, encrypted or not (`key_passphrase`, typically
    `${env.NAME}`: it is never logged or printed).
@@ -43,7 +43,8 @@ from ssegate.errors import ConfigError
 
 # TLS 1.2 suites: ECDHE key exchange (forward secrecy) and an AEAD cipher, in this order.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
-ALPN = ("http/1.1",)
+# HTTP/2 first: a browser that speaks it carries all its streams on one connection.
+ALPN = ("h2", "http/1.1")
 # A certificate that expires sooner than this is worth a warning: renewals run 30 days
 # ahead (ACME clients), so one this close to its end means the renewal is failing.
 EXPIRY_WARNING = datetime.timedelta(days=14)
@@ -72,6 +73,7 @@ class TlsSettings:
     client_ca: Path | None = None
     min_version: str = "1.2"  # 1.2 | 1.3
     reload_check: float = 5.0  # seconds between looks at the files; 0: only on SIGHUP
+    alpn: tuple[str, ...] = ALPN  # the protocols offered, preferred first
 
 
 class ServerTls:
@@ -196,7 +198,7 @@ def _new_context(settings: TlsSettings, files: CertificateFiles) -> ssl.SSLConte
     context.set_ciphers(TLS12_CIPHERS)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    context.set_alpn_protocols(list(ALPN))
+    context.set_alpn_protocols(list(settings.alpn))
     load_certificate(context, files)
     if settings.client_auth != "none":
         assert settings.client_ca is not None  # config.checks requires it

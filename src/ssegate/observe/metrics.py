@@ -135,6 +135,12 @@ class GatewayMetrics:
         self.responses = r.counter(
             "ssegate_http_responses_total", "HTTP responses by status code.", ("code",)
         )
+        self.protocol_errors = r.counter(
+            "ssegate_http_protocol_errors_total",
+            "Connections closed for breaking a protocol's rules or limits (HTTP/2 floods, "
+            "malformed frames), by protocol and reason.",
+            ("protocol", "reason"),
+        )
         self.records_read = r.counter(
             "ssegate_kafka_records_read_total", "Records read by topic readers.", ("topic",)
         )

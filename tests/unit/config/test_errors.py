@@ -403,6 +403,22 @@ VALUE_CASES = [
     (with_(listeners=[{"host": ""}]), "listeners[0].host: must not be empty"),
     (with_(listeners=[{"backlog": 0}]), "listeners[0].backlog: must be at least 1, got 0"),
     (
+        with_(listeners=[{"http2": {"max_concurrent_streams": 0}}]),
+        "listeners[0].http2.max_concurrent_streams: must be at least 1, got 0",
+    ),
+    (
+        with_(listeners=[{"http2": {"max_concurrent_streams": 2**31}}]),
+        "listeners[0].http2.max_concurrent_streams: must be at most 2147483647, got 2147483648",
+    ),
+    (
+        with_(listeners=[{"http2": {"enabled": False, "cleartext": True}}]),
+        "listeners[0].http2.cleartext: needs http2.enabled",
+    ),
+    (
+        with_(listeners=[{"http2": {"enabled": "yes"}}]),
+        "listeners[0].http2.enabled: expected bool, got str",
+    ),
+    (
         with_(listeners=[{"port": 7114}, {"host": "0.0.0.0"}, {"port": 7114}]),
         "listeners[2]: duplicates listeners[0] (127.0.0.1:7114)",
     ),

@@ -32,11 +32,14 @@ def cert(ca: trustme.CA, tmp_path: Path) -> CertFiles:
     return issue(ca, tmp_path, "server")
 
 
-def document(tls: dict[str, Any]) -> str:
+def document(tls: dict[str, Any], http2: dict[str, Any] | None = None) -> str:
+    listener: dict[str, Any] = {"port": 8443, "tls": tls}
+    if http2 is not None:
+        listener["http2"] = http2
     return yaml.safe_dump(
         {
             "kafka": {"bootstrap_servers": "localhost:9092"},
-            "listeners": [{"port": 8443, "tls": tls}],
+            "listeners": [listener],
             "routes": [{"path": "/p", "topic": "t"}],
         },
         sort_keys=False,
@@ -203,3 +206,26 @@ def test_reload_is_all_or_nothing(ca: trustme.CA, cert: CertFiles, tmp_path: Pat
     cert.key.write_bytes(other.key.read_bytes())
     assert tls.changed()
     tls.reload()
+
+
+def test_alpn_offers_h2_unless_http2_is_off(cert: CertFiles, tmp_path: Path) -> None:
+    (tls,) = compiled(cert.section(), tmp_path).tls
+    assert tls is not None
+    assert tls.settings.alpn == ("h2", "http/1.1")
+    off = wiring.parse(
+        document(cert.section(), {"enabled": False}), source=SOURCE, base_dir=tmp_path
+    )
+    (tls,) = off.tls
+    assert tls is not None
+    assert tls.settings.alpn == ("http/1.1",)
+
+
+def test_cleartext_http2_is_for_listeners_without_tls(cert: CertFiles, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        wiring.parse(
+            document(cert.section(), {"cleartext": True}), source=SOURCE, base_dir=tmp_path
+        )
+    assert str(caught.value) == (
+        f"{SOURCE}: listeners[0].http2.cleartext: applies to listeners without tls "
+        "(over TLS, HTTP/2 is chosen by ALPN)"
+    )

@@ -16,7 +16,10 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from ssegate.config.schema import ByteSize, Limits, Seconds
-from ssegate.http.h1 import ConnectionRegistry, Exchange, H1EventStream, HttpProtocol
+from ssegate.http.exchange import ConnectionRegistry, Exchange
+from ssegate.http.h1 import HttpProtocol
+from ssegate.http.h1stream import H1EventStream
+from ssegate.http.h2stream import H2Stream
 from ssegate.sse.stream import CloseReason
 
 STREAM_PATH = "/stream"  # the fake application opens an event stream here
@@ -53,10 +56,28 @@ class FakeTimer:
 
 
 class FakeLoop:
-    """The only loop method a connection uses is `call_later`."""
+    """The loop methods a connection uses: `call_later`, and for HTTP/2 `call_soon` (run by
+    `run_soon`) and `time`."""
 
     def __init__(self) -> None:
         self.timers: list[FakeTimer] = []
+        self.soon: list[FakeTimer] = []
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> FakeTimer:
+        timer = FakeTimer(0, callback, args)
+        self.soon.append(timer)
+        return timer
+
+    def run_soon(self) -> None:
+        """Run what was scheduled with call_soon (one loop pass)."""
+        soon, self.soon = self.soon, []
+        for timer in soon:
+            if timer.pending:
+                timer.fire()
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
         timer = FakeTimer(delay, callback, args)
@@ -84,8 +105,10 @@ class FakeTransport:
         self.buffer_size = 0
         self.limits: tuple[int | None, int | None] | None = None
         self.reading = True
+        self.writes = 0  # calls to write()
 
     def write(self, data: bytes) -> None:
+        self.writes += 1
         if self.closed or self.aborted:
             self.late_writes.append(bytes(data))
         else:
@@ -140,13 +163,15 @@ class FakeApp:
 
     requests: list[Any] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
-    streams: list[tuple[H1EventStream, RecordingListener]] = field(default_factory=list)
+    protocol_errors: list[tuple[str, str]] = field(default_factory=list)
+    streams: list[tuple[H1EventStream | H2Stream, RecordingListener]] = field(default_factory=list)
 
     def handle(self, exchange: Exchange) -> None:
         request = exchange.request
         self.requests.append(request)
         if request.path == STREAM_PATH:
             stream = exchange.start_stream([])
+            assert isinstance(stream, H1EventStream | H2Stream)
             listener = RecordingListener()
             stream.listener = listener
             stream.write_events(STREAM_PREAMBLE)
@@ -160,6 +185,9 @@ class FakeApp:
 
     def record_status(self, status: int) -> None:
         self.statuses.append(status)
+
+    def record_protocol_error(self, protocol: str, reason: str) -> None:
+        self.protocol_errors.append((protocol, reason))
 
 
 class ErrorLog(logging.Handler):

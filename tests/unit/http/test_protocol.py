@@ -9,7 +9,8 @@ from typing import cast
 
 import pytest
 
-from ssegate.http.h1 import MAX_BODY, Exchange, HttpProtocol
+from ssegate.http.exchange import Exchange
+from ssegate.http.h1 import MAX_BODY, HttpProtocol
 from ssegate.sse.stream import CloseReason
 from tests.unit.http.harness import (
     BOOM_PATH,
