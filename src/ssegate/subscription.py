@@ -17,6 +17,7 @@ asked next. Sans-I/O: values in, values out.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -28,7 +29,7 @@ from ssegate.fanout.start import StartAt
 from ssegate.http.request import Request, decode_query_value
 from ssegate.kafka.eventid import MAX_ID_BYTES, EventIdError, parse_event_id
 from ssegate.rejection import Rejection
-from ssegate.routing import CompiledRoute, TopicNameError
+from ssegate.routing import CompiledRoute, ExpressionError, TopicNameError
 
 logger = logging.getLogger("ssegate.subscription")
 
@@ -66,10 +67,19 @@ def subscribe(
             HTTPStatus.BAD_REQUEST,
             f"Last-Event-ID is {id_bytes} bytes; the limit is {MAX_ID_BYTES}",
         )
+    values: Mapping[str, str] = params
+    if route.client_certificate:
+        if request.tls_client is None:
+            return Rejection(
+                HTTPStatus.FORBIDDEN, "this stream needs a client certificate (mutual TLS)"
+            )
+        values = {**params, **request.tls_client}
     try:
-        topic, filters = route.resolve(params)
+        topic, filters = route.resolve(values)
     except TopicNameError as exc:
         return Rejection(HTTPStatus.NOT_FOUND, str(exc))
+    except ExpressionError as exc:  # a certificate field this client's certificate lacks
+        return Rejection(HTTPStatus.FORBIDDEN, f"the client certificate has {exc.message}")
     start = start_at(route, last_event_id)
     if not start.resumed:
         since = request.query_param("since")

@@ -135,6 +135,15 @@ def _compile_routes(config: Config) -> tuple[CompiledRoute, ...]:
             )
         shapes[route.template.shape] = route
         compiled.append(route)
+        if route.client_certificate and not any(
+            listener.tls is not None and listener.tls.client_auth != "none"
+            for listener in config.listeners
+        ):
+            raise ConfigProblem(
+                ("routes", index),
+                "uses the client certificate (${tls.client.<field>}), but no listener asks "
+                "for one (listeners[].tls.client_auth)",
+            )
     return tuple(compiled)
 
 

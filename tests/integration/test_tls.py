@@ -17,6 +17,7 @@ import pytest
 import trustme
 
 from tests.support.gateway import GatewayProcess
+from tests.support.h2_client import H2Client
 from tests.support.kafka import KafkaCluster, Record
 from tests.support.pki import CertFiles, client_context, get, handshake, issue, write_ca
 from tests.support.sse_client import open_stream, request
@@ -239,3 +240,48 @@ async def test_sighup_reloads_and_a_broken_rotation_keeps_the_previous_certifica
     assert "the key does not match the certificate" in gateway.log()
     assert common_name(gateway.port, ca) == "second"
     assert gateway.process.poll() is None
+
+
+async def test_client_certificate_names_select_what_a_stream_gets(
+    kafka: KafkaCluster, gateways: Gateways, ca: trustme.CA, server_cert: CertFiles
+) -> None:
+    directory = server_cert.certificate.parent
+    client_ca = trustme.CA()
+    alice = issue(client_ca, directory, "alice", "alice.example")
+    bob = issue(client_ca, directory, "bob", "bob.example")
+    ca_file = write_ca(client_ca, directory / "clients-ca.pem")
+    topic = kafka.new_topic(partitions=2)
+    routes = [
+        {"path": "/mine", "topic": topic, "filters": [{"key": "${tls.client.cn}"}]},
+        {"path": "/by-mail", "topic": topic, "filters": [{"key": "${tls.client.email}"}]},
+    ]
+    gateway = gateways(
+        routes,
+        tls=server_cert.section(client_auth="optional", client_ca=str(ca_file)),
+        client_tls=client_context(ca, cert=alice),
+    )
+    records = [Record(b"for alice 1", key=b"alice"), Record(b"for bob", key=b"bob")]
+    kafka.produce(topic, [*records, Record(b"for alice 2", key=b"alice")])
+
+    # HTTP/1.1 with alice's certificate: her records only.
+    mine = await open_stream(gateway.port, "/mine", tls=client_context(ca, cert=alice))
+    assert [e.data for e in await mine.next_events(2)] == ["for alice 1", "for alice 2"]
+    await mine.close()
+    # HTTP/2 with bob's: his.
+    h2 = client_context(ca, cert=bob, alpn=("h2",))
+    client = await H2Client.connect(gateway.port, tls=h2)
+    stream_id = await client.get("/mine")
+    await client.read_until(lambda: len(client.streams[stream_id].events()) == 1)
+    assert [e.data for e in client.streams[stream_id].events()] == ["for bob"]
+    await client.close()
+    # No certificate (allowed by `optional`), or one without the field the route uses.
+    none = await request(gateway.port, "/mine", tls=client_context(ca))
+    assert (none.status, none.body) == (
+        403,
+        b"this stream needs a client certificate (mutual TLS)\n",
+    )
+    no_mail = await request(gateway.port, "/by-mail", tls=client_context(ca, cert=alice))
+    assert (no_mail.status, no_mail.body) == (
+        403,
+        b"the client certificate has no value for ${tls.client.email}\n",
+    )

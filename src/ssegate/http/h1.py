@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -32,6 +32,7 @@ from ssegate.http.exchange import Application, ConnectionRegistry, peer_ip
 from ssegate.http.h1stream import H1EventStream
 from ssegate.http.request import Request
 from ssegate.http.responses import response_bytes, stream_head
+from ssegate.http.tls import client_certificate_values
 from ssegate.sse.stream import CloseReason
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection (rules 1-5)."""
 
     scheme = "http"  # what the requests' origins begin with (CORS)
+    tls_client: Mapping[str, str] | None = None  # HttpsProtocol's client certificate
 
     # Every idle stream holds one of these: slots keep it small (docs/performance.md).
     __slots__ = (
@@ -370,6 +372,7 @@ class HttpProtocol(asyncio.Protocol):
             keep_alive=keep_alive,
             client_ip=self.client_ip,
             scheme=self.scheme,
+            tls_client=self.tls_client,
         )
         exchange = self._exchange = H1Exchange(self, request)
         self._app.handle(exchange)
@@ -524,5 +527,9 @@ class HttpProtocol(asyncio.Protocol):
 class HttpsProtocol(HttpProtocol):
     """An HTTP/1.1 connection inside TLS (the transport decrypts; the protocol is the same)."""
 
-    __slots__ = ()
+    __slots__ = ("tls_client",)
     scheme = "https"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.tls_client = client_certificate_values(transport.get_extra_info("ssl_object"))
+        super().connection_made(transport)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from h2.config import H2Configuration
@@ -55,6 +55,7 @@ from ssegate.http.h1 import MAX_BODY, WRITE_HIGH, WRITE_LOW
 from ssegate.http.h2frames import Flood, FrameGuard, goaway_frame
 from ssegate.http.h2stream import H2Exchange, H2Stream
 from ssegate.http.request import Request
+from ssegate.http.tls import client_certificate_values
 from ssegate.sse.stream import CloseReason
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class H2Protocol(asyncio.Protocol):
         "max_frame",
         "scheme",
         "streams",
+        "tls_client",
         "transport",
         "waiting",
         "writing_paused",
@@ -122,6 +124,7 @@ class H2Protocol(asyncio.Protocol):
         self._guard = FrameGuard(2 * max_header_bytes + 1024, loop.time)
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
+        self.tls_client: Mapping[str, str] | None = None
         self.streams: dict[int, H2Stream] = {}
         self.blocked: dict[H2Stream, None] = {}  # streams waiting for a window
         self.waiting: dict[H2Stream, None] = {}  # streams that found writing paused
@@ -142,6 +145,7 @@ class H2Protocol(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
         self.client_ip = peer_ip(transport)
+        self.tls_client = client_certificate_values(transport.get_extra_info("ssl_object"))
         transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
         self._registry.add(self)
         self.h2.initiate_connection()
@@ -308,6 +312,7 @@ class H2Protocol(asyncio.Protocol):
             keep_alive=True,
             client_ip=self.client_ip,
             scheme=self.scheme,
+            tls_client=self.tls_client,
         )
 
     def _dispatch(self, stream: H2Stream, request: Request) -> None:

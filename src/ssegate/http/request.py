@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -20,6 +21,8 @@ class Request:
     keep_alive: bool
     client_ip: str
     scheme: str = "http"  # "https" over TLS
+    # The verified client certificate's `tls.client.<field>` values (mutual TLS), or None.
+    tls_client: Mapping[str, str] | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (lowercase), or None."""

@@ -32,10 +32,12 @@ certificate, a wrong passphrase) is a `TlsConfigError` naming the file and the r
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 
@@ -43,6 +45,10 @@ from ssegate.errors import ConfigError
 
 # TLS 1.2 suites: ECDHE key exchange (forward secrecy) and an AEAD cipher, in this order.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
+# Where the fields of `routing.router.CLIENT_FIELDS` come from.
+_SUBJECT_FIELDS = {"commonName": "cn", "organizationName": "o", "organizationalUnitName": "ou"}
+_SAN_FIELDS = {"DNS": "dns", "email": "email", "URI": "uri"}
+
 # HTTP/2 first: a browser that speaks it carries all its streams on one connection.
 ALPN = ("h2", "http/1.1")
 # A certificate that expires sooner than this is worth a warning: renewals run 30 days
@@ -256,3 +262,36 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc)
+
+
+def client_certificate_values(ssl_object: ssl.SSLObject | None) -> dict[str, str] | None:
+    """The verified client certificate's fields as `tls.client.<field>` (CLIENT_FIELDS):
+    the subject's first CN, O and OU, the first DNS, email and URI names, the serial
+    number (hex) and the SHA-256 fingerprint (hex) of the certificate. None without one.
+    A field the certificate lacks is absent."""
+    if ssl_object is None:
+        return None
+    info = ssl_object.getpeercert()
+    if not info:
+        return None  # none shown (client_auth: optional), or TLS without client_auth
+    values: dict[str, str] = {}
+    # The decoded form: subject = ((("commonName", "alice"),), ...), subjectAltName =
+    # (("DNS", "a.example"), ...); typeshed types them loosely.
+    subject = cast(tuple[tuple[tuple[str, str], ...], ...], info.get("subject", ()))
+    for relative_name in subject:
+        for attribute, value in relative_name:
+            field = _SUBJECT_FIELDS.get(attribute)
+            if field is not None:
+                values.setdefault(f"tls.client.{field}", value)
+    names = cast(tuple[tuple[str, str], ...], info.get("subjectAltName", ()))
+    for kind, value in names:
+        field = _SAN_FIELDS.get(kind)
+        if field is not None:
+            values.setdefault(f"tls.client.{field}", value)
+    serial = info.get("serialNumber")
+    if isinstance(serial, str):
+        values["tls.client.serial"] = serial
+    der = ssl_object.getpeercert(binary_form=True)
+    if der:
+        values["tls.client.fingerprint"] = hashlib.sha256(der).hexdigest()
+    return values

@@ -4,12 +4,12 @@ Grammar, read left to right:
 
 1. `$${` is a literal `${` (the escape).
 2. `${namespace.name}` is a reference; namespace and name are `[A-Za-z_][A-Za-z0-9_]*`,
-   with no spaces. Anything else between `${` and the next `}`, or no `}` at all, is
-   malformed.
+   with no spaces, and the name may have dotted parts (`${tls.client.cn}`). Anything else
+   between `${` and the next `}`, or no `}` at all, is malformed.
 3. Every other character, including a `$` or `}` on its own, is literal text.
 
-Parsing accepts any namespace; which ones a route may use (only `params` for now) is the
-route compiler's decision (`router.compile_route`). Sans-I/O: no logging, no I/O.
+Parsing accepts any namespace; which ones a route may use (`params`, `tls`) is the route
+compiler's decision (`router.compile_route`). Sans-I/O: no logging, no I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from ssegate.errors import RouteConfigError
 
 __all__ = ["Expression", "ExpressionError", "Reference"]
 
-_REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+_REFERENCE = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+)
 
 Reference = tuple[str, str]
 """(namespace, name) of one `${namespace.name}` part."""
@@ -125,10 +127,11 @@ class Expression:
         return self._literal is not None
 
     def resolve(self, params: Mapping[str, str]) -> str:
-        """The value with every `${params.name}` replaced.
+        """The value with every reference replaced: `${params.name}` by `params[name]`,
+        any other `${namespace.name}` by `params["namespace.name"]` (the request's own
+        values, such as `tls.client.cn`).
 
-        A reference to another namespace, or to a parameter `params` lacks, raises
-        ExpressionError (never KeyError).
+        A reference `params` has no value for raises ExpressionError (never KeyError).
         """
         if self._literal is not None:
             return self._literal
@@ -138,16 +141,10 @@ class Expression:
                 out.append(part)
                 continue
             namespace, name = part
-            if namespace != "params":
-                raise ExpressionError(
-                    f"${{{namespace}.{name}}} cannot be resolved from path parameters",
-                    expression=f"${{{namespace}.{name}}}",
-                )
-            value = params.get(name)
+            value = params.get(name if namespace == "params" else f"{namespace}.{name}")
             if value is None:
-                raise ExpressionError(
-                    f"no value for ${{params.{name}}}", expression=f"${{params.{name}}}"
-                )
+                reference = f"${{{namespace}.{name}}}"
+                raise ExpressionError(f"no value for {reference}", expression=reference)
             out.append(value)
         return "".join(out)
 

@@ -41,6 +41,10 @@ RESERVED_PATHS: tuple[str, ...] = ("/health", "/ready", "/metrics")
 
 # Namespaces that will exist once the JWT guard lands.
 _NOT_YET = frozenset({"guard", "guarded", "identity"})
+_CAN_USE = "(routes can use ${params.name} and ${tls.client.<field>})"
+# The client certificate's fields a route may use as `${tls.client.<field>}`; the HTTP
+# layer gives a request these values (`http.tls.client_certificate_values`).
+CLIENT_FIELDS = ("cn", "o", "ou", "dns", "email", "uri", "serial", "fingerprint")
 
 # Kafka's rule (clients/.../internals/Topic.java): 1 to 249 of [a-zA-Z0-9._-], not . or ..
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -85,6 +89,8 @@ class CompiledRoute:
     filters: FilterTemplate
     id_form: IdForm
     start: StartPolicy
+    # Its topic or filters use the client certificate (`${tls.client.<field>}`).
+    client_certificate: bool = False
 
     def resolve(self, params: Mapping[str, str]) -> tuple[str, ResolvedFilters]:
         """The topic and canonical filters for a request's path parameters.
@@ -133,8 +139,11 @@ def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
         filters = FilterTemplate.compile(cfg.filters)
     except ExpressionError as exc:
         raise RouteError(("filters", *exc.location), _parse_message(exc)) from exc
+    expressions = [topic]
     for location, expression in filters.expressions():
         _check_references(("filters", *location), expression, template)
+        expressions.append(expression)
+    uses_certificate = any(namespace == "tls" for e in expressions for namespace, _ in e.references)
     return CompiledRoute(
         index=index,
         path=cfg.path,
@@ -143,13 +152,14 @@ def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
         filters=filters,
         id_form=IdForm(cfg.event_id),
         start=StartPolicy(cfg.start),
+        client_certificate=uses_certificate,
     )
 
 
 def _parse_message(exc: ExpressionError) -> str:
     body = exc.expression[2:]
     if any(body.startswith(namespace) for namespace in _NOT_YET):
-        return f"{exc.expression!r} is not supported yet (routes can use ${{params.name}})"
+        return f"{exc.expression!r} is not supported yet " + _CAN_USE
     return exc.message
 
 
@@ -168,16 +178,25 @@ def _check_references(
                     else "the path captures no parameters"
                 )
                 raise RouteError(location, f"unknown parameter {name!r} ({captured})")
+        elif namespace == "tls":
+            field = name.removeprefix("client.")
+            if field == name or field not in CLIENT_FIELDS:
+                raise RouteError(
+                    location,
+                    f"unknown field '${{tls.{name}}}' (the client certificate's are "
+                    + ", ".join(f"tls.client.{f}" for f in CLIENT_FIELDS)
+                    + ")",
+                )
         elif namespace in _NOT_YET:
             raise RouteError(
                 location,
-                f"'${{{namespace}.{name}}}' is not supported yet (routes can use ${{params.name}})",
+                f"'${{{namespace}.{name}}}' is not supported yet " + _CAN_USE,
             )
         else:
             raise RouteError(
                 location,
                 f"unknown namespace {namespace!r} in '${{{namespace}.{name}}}' "
-                "(routes can use ${params.name})",
+                "(routes can use ${params.name} and ${tls.client.<field>})",
             )
 
 

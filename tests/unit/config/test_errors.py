@@ -291,21 +291,22 @@ ROUTE_CASES = [
     (
         routes({**ROUTE, "filters": [{"headers": {"zilla:identity": "${guard.identity}"}}]}),
         "routes[0].filters[0].headers.zilla:identity: '${guard.identity}' is not supported yet "
-        "(routes can use ${params.name})",
+        "(routes can use ${params.name} and ${tls.client.<field>})",
     ),
     (
         routes({**ROUTE, "topic": "${identity.sub}"}),
-        "routes[0].topic: '${identity.sub}' is not supported yet (routes can use ${params.name})",
+        "routes[0].topic: '${identity.sub}' is not supported yet "
+        "(routes can use ${params.name} and ${tls.client.<field>})",
     ),
     (
         routes({**ROUTE, "topic": "${guarded['jwt0'].identity}-topic"}),
         "routes[0].topic: \"${guarded['jwt0'].identity}\" is not supported yet "
-        "(routes can use ${params.name})",
+        "(routes can use ${params.name} and ${tls.client.<field>})",
     ),
     (
         routes({**ROUTE, "topic": "${query.symbol}"}),
         "routes[0].topic: unknown namespace 'query' in '${query.symbol}' (routes can use "
-        "${params.name})",
+        "${params.name} and ${tls.client.<field>})",
     ),
     (
         routes({**ROUTE, "topic": "${params.symbol"}),

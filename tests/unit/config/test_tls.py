@@ -229,3 +229,29 @@ def test_cleartext_http2_is_for_listeners_without_tls(cert: CertFiles, tmp_path:
         f"{SOURCE}: listeners[0].http2.cleartext: applies to listeners without tls "
         "(over TLS, HTTP/2 is chosen by ALPN)"
     )
+
+
+def test_a_route_using_the_client_certificate_needs_a_listener_that_asks_for_one(
+    ca: trustme.CA, cert: CertFiles, tmp_path: Path
+) -> None:
+    def config(tls: dict[str, Any]) -> str:
+        return yaml.safe_dump(
+            {
+                "kafka": {"bootstrap_servers": "localhost:9092"},
+                "listeners": [{"port": 8443, "tls": tls}],
+                "routes": [
+                    {"path": "/mine", "topic": "t", "filters": [{"key": "${tls.client.cn}"}]}
+                ],
+            }
+        )
+
+    with pytest.raises(ConfigError) as caught:
+        wiring.parse(config(cert.section()), source=SOURCE, base_dir=tmp_path)
+    assert str(caught.value) == (
+        f"{SOURCE}: routes[0]: uses the client certificate (${{tls.client.<field>}}), but no "
+        "listener asks for one (listeners[].tls.client_auth)"
+    )
+    ca_file = write_ca(ca, tmp_path / "clients.pem")
+    asks = cert.section(client_auth="optional", client_ca=str(ca_file))
+    (route,) = wiring.parse(config(asks), source=SOURCE, base_dir=tmp_path).routes
+    assert route.client_certificate

@@ -57,8 +57,8 @@ def test_parse(text: str, parts: tuple[object, ...]) -> None:
             "literal ${)",
         ),
         (
-            "${params.a.b}",
-            "malformed expression '${params.a.b}' (expected ${namespace.name}; write $${ for a "
+            "${params.a..b}",
+            "malformed expression '${params.a..b}' (expected ${namespace.name}; write $${ for a "
             "literal ${)",
         ),
         (
@@ -108,10 +108,13 @@ def test_resolve_missing_parameter_is_an_expression_error_not_key_error() -> Non
     assert str(caught.value) == "no value for ${params.a}"
 
 
-def test_resolve_other_namespace() -> None:
+def test_resolve_other_namespace_by_its_full_name() -> None:
+    expression = Expression.parse("${tls.client.cn}/${params.a}")
+    assert expression.references == {("tls", "client.cn"), ("params", "a")}
+    assert expression.resolve({"a": "x", "tls.client.cn": "alice"}) == "alice/x"
     with pytest.raises(ExpressionError) as caught:
-        Expression.parse("${guard.identity}").resolve({"identity": "x"})
-    assert str(caught.value) == "${guard.identity} cannot be resolved from path parameters"
+        expression.resolve({"a": "x", "client.cn": "alice"})  # never a path parameter's
+    assert str(caught.value) == "no value for ${tls.client.cn}"
 
 
 @pytest.mark.parametrize("value", ["", "a", "${x}", "$${x}", "$", "a$", "${params.a}", "}{$"])

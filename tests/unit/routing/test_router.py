@@ -90,27 +90,51 @@ def test_parameters_may_not_reach_internal_topics() -> None:
         (
             RouteConfig(path="/a", topic="t-${guard.identity}"),
             ("topic",),
-            "'${guard.identity}' is not supported yet (routes can use ${params.name})",
+            "'${guard.identity}' is not supported yet "
+            "(routes can use ${params.name} and ${tls.client.<field>})",
         ),
         (
             RouteConfig(path="/a", topic="t", filters=[FilterConfig(key="${identity.sub}")]),
             ("filters", 0, "key"),
-            "'${identity.sub}' is not supported yet (routes can use ${params.name})",
+            "'${identity.sub}' is not supported yet "
+            "(routes can use ${params.name} and ${tls.client.<field>})",
         ),
         (
             RouteConfig(path="/a", topic="${guarded['jwt0'].identity}"),
             ("topic",),
-            "\"${guarded['jwt0'].identity}\" is not supported yet (routes can use ${params.name})",
+            "\"${guarded['jwt0'].identity}\" is not supported yet "
+            "(routes can use ${params.name} and ${tls.client.<field>})",
         ),
         (
             RouteConfig(path="/a", topic="${foo.bar}"),
             ("topic",),
-            "unknown namespace 'foo' in '${foo.bar}' (routes can use ${params.name})",
+            "unknown namespace 'foo' in '${foo.bar}' "
+            "(routes can use ${params.name} and ${tls.client.<field>})",
         ),
         (
             RouteConfig(path="/a", topic="${env.X}"),
             ("topic",),
-            "unknown namespace 'env' in '${env.X}' (routes can use ${params.name})",
+            "unknown namespace 'env' in '${env.X}' "
+            "(routes can use ${params.name} and ${tls.client.<field>})",
+        ),
+        (
+            RouteConfig(path="/{a}", topic="${params.a.b}"),
+            ("topic",),
+            "unknown parameter 'a.b' (the path captures: a)",
+        ),
+        (
+            RouteConfig(path="/a", topic="t", filters=[FilterConfig(key="${tls.client.name}")]),
+            ("filters", 0, "key"),
+            "unknown field '${tls.client.name}' (the client certificate's are tls.client.cn, "
+            "tls.client.o, tls.client.ou, tls.client.dns, tls.client.email, tls.client.uri, "
+            "tls.client.serial, tls.client.fingerprint)",
+        ),
+        (
+            RouteConfig(path="/a", topic="${tls.cn}"),
+            ("topic",),
+            "unknown field '${tls.cn}' (the client certificate's are tls.client.cn, "
+            "tls.client.o, tls.client.ou, tls.client.dns, tls.client.email, tls.client.uri, "
+            "tls.client.serial, tls.client.fingerprint)",
         ),
         (
             RouteConfig(path="/a", topic="${params}"),
@@ -218,3 +242,12 @@ def test_stream_settings_are_compiled_once(
     route = compile_route(0, RouteConfig(path="/a", topic="t", event_id=event_id, start=start))
     assert (route.id_form, route.start) == (id_form, policy)
     assert route.start.value == start
+
+
+def test_a_route_that_uses_the_client_certificate_says_so() -> None:
+    uses = compile_route(
+        0, RouteConfig(path="/a", topic="t", filters=[FilterConfig(key="${tls.client.cn}")])
+    )
+    assert uses.client_certificate
+    assert uses.resolve({"tls.client.cn": "alice"})[1] == (ResolvedFilter(b"alice", ()),)
+    assert not compile_route(0, RouteConfig(path="/{a}", topic="${params.a}")).client_certificate
