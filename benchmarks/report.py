@@ -19,8 +19,24 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 NOTES = ROOT / "benchmarks" / "report_notes.md"
 PAGE = ROOT / "docs" / "performance.md"
 PLOTS = ROOT / "docs" / "performance"
-TARGET_ORDER = ("ssegate", "nchan", "python_stack")
-SHORT = {"ssegate": "ssegate", "nchan": "nchan", "python_stack": "Python stack"}
+TARGET_ORDER = (
+    "ssegate",
+    "ssegate_tls",
+    "ssegate_h2",
+    "nchan",
+    "nchan_tls",
+    "python_stack",
+    "ssegate_handshakes",
+)
+SHORT = {
+    "ssegate": "ssegate",
+    "ssegate_tls": "ssegate TLS",
+    "ssegate_h2": "ssegate TLS h2",
+    "ssegate_handshakes": "ssegate TLS",
+    "nchan": "nchan",
+    "nchan_tls": "nchan TLS",
+    "python_stack": "Python stack",
+}
 COLOURS = {"ssegate": "tab:blue", "nchan": "tab:green", "python_stack": "tab:red"}
 
 # DESIGN.md §7 and issue 5
@@ -982,12 +998,16 @@ def render(results: dict[str, Any], images: list[str], notes: str) -> str:
         lines += ratio_section(scenarios["workers"])
     if "overload" in scenarios:
         lines += overload_section(scenarios["overload"], images)
+    if "tls-http2" in scenarios:
+        from benchmarks.report_tls import tls_section  # it imports this module's helpers
+
+        lines += tls_section(scenarios["tls-http2"])
     lines += profile_section(results)
     lines += [
         "## How to reproduce",
         "",
         "```sh",
-        "make bench                      # every scenario, full size (16 minutes here)",
+        "make bench                      # every scenario, full size (about 21 minutes here)",
         "make bench SCENARIO=fanout      # one scenario; the others stay in latest.json",
         "make bench-quick                # every scenario, small, ssegate and both peers (CI)",
         "make bench-report               # this page and its plots from latest.json",

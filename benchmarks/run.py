@@ -35,6 +35,7 @@ from benchmarks.scenarios import (
     idle,
     overload,
     resume_storm,
+    tls_http2,
     workers,
 )
 from benchmarks.scenarios.common import FULL, QUICK, RunContext
@@ -53,6 +54,7 @@ SCENARIOS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "catch-up": catch_up.run,
     "workers": workers.run,
     "overload": overload.run,
+    "tls-http2": tls_http2.run,
 }
 TARGETS = ("ssegate", "python_stack", "nchan")
 RESULTS = Path(__file__).resolve().parent / "results"

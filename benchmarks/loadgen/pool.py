@@ -104,6 +104,8 @@ class ClientPool:
         concurrency: int = 200,
         reconnect: bool = True,
         host: str = "127.0.0.1",
+        protocol: str = "h1",
+        per_connection: int = 1,
     ) -> list[str]:
         """Start connecting `specs` (does not wait; see `wait_open`). Returns fd notes."""
         shares: list[list[tuple[int, str, list[str], str, bool, bool]]] = [[] for _ in self._conns]
@@ -127,6 +129,8 @@ class ClientPool:
                     "exact_ids": exact_ids,
                     "concurrency": concurrency,
                     "reconnect": reconnect,
+                    "protocol": protocol,
+                    "per_connection": per_connection,
                 }
             )
         for conn in self._conns:

@@ -36,6 +36,7 @@ from benchmarks.loadgen.ids import DECODERS, Decoded, IdError, check_step
 from benchmarks.records import DATA_PATTERN
 
 if TYPE_CHECKING:
+    from benchmarks.loadgen.h2conn import H2SseConnection
     from benchmarks.loadgen.worker import Worker
 
 MAX_HEAD = 16384
@@ -88,7 +89,7 @@ class Stream:
         self.source = source
         self.sample = sample  # latency of every event
         self.check_ids = check_ids  # decode the last id of every read
-        self.connection: SseConnection | None = None
+        self.connection: SseConnection | H2SseConnection | None = None
         self.next_seq: dict[bytes, int] = {}
         self.events = 0
         self.lost = 0

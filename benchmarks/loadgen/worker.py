@@ -28,6 +28,7 @@ import contextlib
 import os
 import resource
 import socket
+import ssl
 import threading
 import time
 from array import array
@@ -38,6 +39,7 @@ from typing import Any
 
 import uvloop
 
+from benchmarks.loadgen.h2conn import H2SseConnection
 from benchmarks.loadgen.stream import SseConnection, Stream, process_events
 
 RECONNECT_DELAY = 0.5  # seconds, until the server sends `retry:`
@@ -103,6 +105,11 @@ class Worker:
         self.id_kind = "ssegate"
         self.exact_ids = False
         self.reconnect = True
+        # How streams reach the server: "h1" (one TCP connection each), "h1-tls" (one TLS
+        # connection each) or "h2-tls" (`per_connection` streams per TLS connection, ALPN h2).
+        self.protocol = "h1"
+        self.per_connection = 1
+        self.tls: ssl.SSLContext | None = None
         self.streams: list[Stream] = []
         self.open_count = 0
         self.refused: dict[int, int] = {}
@@ -145,6 +152,11 @@ class Worker:
     def on_refused(self, stream: Stream, status: int) -> None:
         self.refused[status] = self.refused.get(status, 0) + 1
         stream.refusals += 1
+
+    def on_h2_stream_ended(self) -> None:
+        """A stream of an HTTP/2 connection ended or was reset (it is not reopened)."""
+        self.open_count -= 1
+        self.lost_connections += 1
 
     def on_lost(self, stream: Stream, connection: SseConnection) -> None:
         if stream.connection is not connection:
@@ -189,7 +201,10 @@ class Worker:
         task.add_done_callback(self._pending.discard)
 
     async def _connect(
-        self, stream: Stream, connection: SseConnection, gate: asyncio.Semaphore | None = None
+        self,
+        stream: Stream,
+        connection: SseConnection | H2SseConnection,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         stream.status = 0
         try:
@@ -207,7 +222,9 @@ class Worker:
             if self.reconnect and not self.stopping:
                 self._schedule_reconnect(stream)
 
-    async def _open_socket(self, connection: SseConnection, stream: Stream) -> None:
+    async def _open_socket(
+        self, connection: SseConnection | H2SseConnection, stream: Stream
+    ) -> None:
         # IP_BIND_ADDRESS_NO_PORT: the source port is chosen at connect() (per destination),
         # not at bind(), whose search for a free port slows down as thousands are taken.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -219,7 +236,12 @@ class Worker:
         except OSError:
             sock.close()
             raise
-        await self.loop.create_connection(lambda: connection, sock=sock)
+        await self.loop.create_connection(
+            lambda: connection,
+            sock=sock,
+            ssl=self.tls,
+            server_hostname="localhost" if self.tls is not None else None,
+        )
         # Wait for the response head, so the gate bounds connects truly in flight.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connection.answered), HEAD_TIMEOUT)
@@ -288,8 +310,18 @@ class Worker:
         exact_ids: bool,
         concurrency: int,
         reconnect: bool,
+        protocol: str = "h1",
+        per_connection: int = 1,
     ) -> dict[str, Any]:
         self.host, self.port = host, port
+        self.protocol = protocol
+        self.per_connection = per_connection if protocol == "h2-tls" else 1
+        if protocol in ("h1-tls", "h2-tls"):
+            # The benchmark measures the server: the client trusts whatever it is shown.
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
+            self.tls.set_alpn_protocols(["h2"] if protocol == "h2-tls" else ["http/1.1"])
         self.host_header = f"{host}:{port}"
         self.terminator = terminator
         self.id_kind = id_kind
@@ -312,6 +344,16 @@ class Worker:
 
     async def _open_all(self, streams: list[Stream], gate: asyncio.Semaphore) -> None:
         connects = []
+        if self.protocol == "h2-tls":
+            size = self.per_connection
+            for start in range(0, len(streams), size):
+                group = streams[start : start + size]
+                h2 = H2SseConnection(self, group, self.host_header)
+                for stream in group:
+                    stream.connection = h2
+                connects.append(self._connect(group[0], h2, gate))
+            await asyncio.gather(*connects)
+            return
         for stream in streams:
             connection = SseConnection(self, stream)
             stream.connection = connection

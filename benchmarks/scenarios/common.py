@@ -41,6 +41,16 @@ class OverloadSizes:
 
 
 @dataclass(frozen=True)
+class TlsSizes:
+    """The `tls-http2` scenario (tls_http2.py)."""
+
+    streams: int  # fan-out streams per point (idle, each rate, HTTP/2)
+    rates: tuple[float, ...]  # records/s; HTTP/2 runs at the first
+    per_connection: int  # HTTP/2 streams per connection
+    handshakes: int  # connections in each reconnect storm
+
+
+@dataclass(frozen=True)
 class Sizes:
     """How big a run is: `full` (make bench) or `quick` (make bench-quick, CI)."""
 
@@ -62,6 +72,7 @@ class Sizes:
     workers_points: tuple[tuple[int, float], ...]
     profile_seconds: float  # py-spy on ssegate at `profile_point` of fanout; 0: no profile
     overload: OverloadSizes
+    tls: TlsSizes
     profile_point: tuple[int, float] = (10_000, 100.0)
 
 
@@ -94,6 +105,7 @@ FULL = Sizes(
         storm=(10_000, 10.0),
         storm_timeout=120.0,
     ),
+    tls=TlsSizes(streams=10_000, rates=(10.0, 100.0), per_connection=10, handshakes=10_000),
 )
 
 QUICK = Sizes(
@@ -125,6 +137,7 @@ QUICK = Sizes(
         storm=(300, 50.0),
         storm_timeout=30.0,
     ),
+    tls=TlsSizes(streams=300, rates=(100.0,), per_connection=10, handshakes=300),
 )
 
 

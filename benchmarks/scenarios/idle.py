@@ -30,10 +30,10 @@ DESCRIPTION = (
 )
 
 
-def _point(run: RunContext, target: Target, streams: int, peer: bool) -> dict[str, Any]:
+def idle_spec(run: RunContext, streams: int, *, peer: bool = False, workers: int = 1) -> LoadSpec:
+    """`streams` streams on a feed that gets no records, measured for `idle_window`."""
     sizes = run.sizes
-    workers = 1 if peer else run.workers_for(streams)
-    spec = LoadSpec(
+    return LoadSpec(
         streams=streams,
         rate=0.0,
         feed=Feed(topic_name("idle"), partitions=3),
@@ -44,7 +44,11 @@ def _point(run: RunContext, target: Target, streams: int, peer: bool) -> dict[st
         processes=run.processes_for(streams),
         workers=workers,
     )
-    return run_load(target, spec)
+
+
+def _point(run: RunContext, target: Target, streams: int, peer: bool) -> dict[str, Any]:
+    workers = 1 if peer else run.workers_for(streams)
+    return run_load(target, idle_spec(run, streams, peer=peer, workers=workers))
 
 
 def run(run: RunContext) -> dict[str, Any]:

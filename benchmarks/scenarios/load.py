@@ -49,6 +49,10 @@ class LoadSpec:
     drain_timeout: float = 20.0
     processes: int = 2
     workers: int = 1
+    # How the clients connect: None for the target's own (HTTP/1.1, over TLS when it speaks
+    # TLS), or "h2-tls" with `per_connection` streams on each HTTP/2 connection.
+    protocol: str | None = None
+    per_connection: int = 1
 
     @property
     def filtered(self) -> bool:
@@ -126,6 +130,8 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
             terminator=target.terminator,
             id_kind=target.id_kind,
             exact_ids=not spec.filtered,
+            protocol=spec.protocol or ("h1-tls" if target.tls else "h1"),
+            per_connection=spec.per_connection,
         )
         opened = pool.wait_open(spec.open_timeout)
         point["open"] = {

@@ -39,10 +39,12 @@ class Target(ABC):
     terminator = b"\n\n"
     kafka = True  # records reach it through Kafka (else through its own publisher)
     listen_backlog: int | None = None  # the backlog its listener asks for (None: unknown)
+    tls = False  # the streams' port speaks TLS; `control_port` stays plain (health, publish)
 
     def __init__(self, context: Context) -> None:
         self.context = context
-        self.port = 0
+        self.port = 0  # where the load generator opens streams
+        self.control_port = 0  # health checks and publishing: `port` unless it speaks TLS
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 

@@ -16,6 +16,7 @@ import subprocess
 from typing import Any
 
 from benchmarks import install
+from benchmarks.certificates import server_certificate
 from benchmarks.producers.nchan import nchan_publisher
 from benchmarks.producers.pacing import ProducerHandle
 from benchmarks.system import free_port, wait_http
@@ -45,7 +46,7 @@ http {{
     nchan_shared_memory_size 1024m;
     server {{
         listen 127.0.0.1:{port} backlog={backlog}{reuseport};
-        location = /health {{
+{tls}        location = /health {{
             return 200 "ok\\n";
         }}
         location ~ ^/pub/(.+)$ {{
@@ -72,8 +73,12 @@ class Nchan(Target):
     kafka = False
     listen_backlog = 4096
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tls: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.tls = tls
+        if tls:
+            self.name = "nchan_tls"
+            self.label = "nchan 1.3.6 (nginx 1.22, Debian), TLS"
         self.runs = 0
         self.binary = ""
 
@@ -87,7 +92,8 @@ class Nchan(Target):
     def start(self, feeds: list[Feed], workers: int = 1) -> None:
         if not self.binary:
             self.binary = install.nchan()
-        self.port = free_port()
+        self.control_port = free_port()
+        self.port = free_port() if self.tls else self.control_port
         self.runs += 1
         fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # what nginx inherits
         prefix = self.context.run_dir / f"nchan-{self.runs}"
@@ -98,8 +104,9 @@ class Nchan(Target):
                 module=install.NCHAN_MODULE,
                 workers=workers,
                 prefix=prefix,
-                port=self.port,
+                port=self.control_port,
                 backlog=self.listen_backlog,
+                tls=self._tls_listen(),
                 fd_limit=fd_limit,
                 connections=fd_limit - 100,
                 # Several workers: the kernel spreads connections evenly (as ssegate's
@@ -115,10 +122,23 @@ class Nchan(Target):
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_http(f"http://127.0.0.1:{self.port}/health", 30, alive=self.alive)
+            wait_http(f"http://127.0.0.1:{self.control_port}/health", 30, alive=self.alive)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"nginx/nchan did not start: {exc}\n{self.log_tail()}") from exc
+
+    def _tls_listen(self) -> str:
+        """The subscribers' TLS port: nginx's defaults otherwise (TLS 1.2 and 1.3, its
+        cipher list, no session cache), as ssegate's listener."""
+        if not self.tls:
+            return ""
+        certificate, key = server_certificate(self.context.run_dir / "tls")
+        return (
+            f"        listen 127.0.0.1:{self.port} ssl backlog={self.listen_backlog};\n"
+            f"        ssl_certificate {certificate};\n"
+            f"        ssl_certificate_key {key};\n"
+            "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+        )
 
     def channel(self, feed: Feed, key: str | None = None) -> str:
         return f"{feed.topic}.{key}" if feed.filtered and key is not None else feed.topic
@@ -130,4 +150,4 @@ class Nchan(Target):
         self, feed: Feed, keys: list[str], rate: float, partitions: list[int] | None
     ) -> ProducerHandle:
         channels = [self.channel(feed, key if feed.filtered else None) for key in keys]
-        return nchan_publisher(self.port, channels, keys, rate)
+        return nchan_publisher(self.control_port, channels, keys, rate)

@@ -32,7 +32,7 @@ class PythonStack(Target):
         return None
 
     def start(self, feeds: list[Feed], workers: int = 1) -> None:
-        self.port = free_port()
+        self.port = self.control_port = free_port()
         self.runs += 1
         directory = self.context.run_dir / f"python-stack-{self.runs}"
         directory.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.certificates import server_certificate
 from benchmarks.system import free_port, wait_http
 from benchmarks.targets.base import Feed, Target
 
@@ -43,9 +44,14 @@ class Ssegate(Target):
         *args: Any,
         ring_records: int = 100_000,
         properties: dict[str, Any] | None = None,
+        tls: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.tls = tls
+        if tls:
+            self.name = "ssegate_tls"
+            self.label = "ssegate, TLS"
         self.ring_records = ring_records
         self.properties = dict(properties or {})
         if self.properties:
@@ -75,13 +81,26 @@ class Ssegate(Target):
                 "ring": {"max_records": self.ring_records},
                 "properties": self.properties,
             },
-            "listeners": [{"host": "127.0.0.1", "port": self.port, "backlog": LISTEN_BACKLOG}],
+            "listeners": self.listeners(),
             "limits": {"max_streams": MAX_STREAMS, "write_buffer_high_water": "1MiB"},
             "routes": routes,
         }
 
+    def listeners(self) -> list[dict[str, Any]]:
+        streams: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "backlog": LISTEN_BACKLOG,
+        }
+        if not self.tls:
+            return [streams]
+        certificate, key = server_certificate(self.context.run_dir / "tls")
+        streams["tls"] = {"certificate": str(certificate), "key": str(key)}
+        return [{"host": "127.0.0.1", "port": self.control_port}, streams]
+
     def start(self, feeds: list[Feed], workers: int = 1) -> None:
         self.port = free_port()
+        self.control_port = free_port() if self.tls else self.port
         self.runs += 1
         directory = self.context.run_dir / f"ssegate-{self.runs}"
         directory.mkdir(parents=True, exist_ok=True)
@@ -94,7 +113,7 @@ class Ssegate(Target):
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_http(f"http://127.0.0.1:{self.port}/ready", 60, alive=self.alive)
+            wait_http(f"http://127.0.0.1:{self.control_port}/ready", 60, alive=self.alive)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"ssegate did not get ready: {exc}\n{self.log_tail()}") from exc

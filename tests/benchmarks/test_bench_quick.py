@@ -19,7 +19,18 @@ import pytest
 from tests.support.kafka import KafkaCluster
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"idle", "fanout", "filtered", "resume-storm", "catch-up", "workers", "overload"}
+SCENARIOS = {
+    "idle",
+    "fanout",
+    "filtered",
+    "resume-storm",
+    "catch-up",
+    "workers",
+    "overload",
+    "tls-http2",
+}
+# `tls-http2` names its targets by what they speak.
+TLS_TARGETS = ("ssegate", "ssegate_tls", "nchan_tls", "ssegate_h2", "ssegate_handshakes")
 LOAD_FIELDS = {"deliveries_per_s", "produced_per_s", "server", "latency_ms", "client", "checks"}
 CHECK_FIELDS = {"lost", "duplicated", "undelivered", "streams_with_id_errors"}
 PHASE_FIELDS = {"deliveries_per_s", "median_deliveries_per_s", "refused", "reconnects", "listen"}
@@ -29,6 +40,8 @@ BY_DESIGN = {
     ("workers", "python_stack"): "absent",
     ("overload", "nchan"): "not run",
     ("overload", "python_stack"): "not run",
+    ("tls-http2", "python_stack"): "absent",
+    ("tls-http2", "nchan"): "absent",
 }
 
 
@@ -76,8 +89,21 @@ def check_overload_point(where: str, target: str, point: dict[str, Any]) -> None
         assert point["correct"], (where, point.get("reason"))
 
 
+def check_handshakes(where: str, point: dict[str, Any]) -> None:
+    assert {"handshakes", "resumed", "failed", "seconds", "per_second"} <= set(point), where
+    assert {"server_cpu_ms_per_handshake", "resume"} <= set(point), where
+    assert point["held"], (where, point)
+    if point["resume"]:
+        assert point["resumed"] > 0, (where, point)  # TLS 1.3 tickets were offered and taken
+    else:
+        assert point["resumed"] == 0, (where, point)
+
+
 def check_point(scenario: str, target: str, point: dict[str, Any]) -> None:
     where = f"{scenario}/{target}"
+    if point.get("kind") == "handshakes":
+        check_handshakes(where, point)
+        return
     if point.get("kind") == "overload":
         check_overload_point(where, target, point)
         return
@@ -117,6 +143,15 @@ def test_bench_quick_runs_every_scenario_for_every_target(
     assert {"cores", "memory_gib", "kernel", "python"} <= set(results["machine"])
     assert results["unavailable"] == {}, results["unavailable"]
     assert set(results["scenarios"]) == SCENARIOS
+    for target in TLS_TARGETS:
+        outcome = results["scenarios"]["tls-http2"]["targets"][target]
+        assert outcome["status"] == "ok", (target, outcome.get("reason"))
+        assert outcome["points"], target
+        for point in outcome["points"]:
+            # ssegate's checks are strict whatever it speaks; nchan's are recorded only.
+            check_point("tls-http2", "nchan" if target == "nchan_tls" else "ssegate", point)
+    h2_point = results["scenarios"]["tls-http2"]["targets"]["ssegate_h2"]["points"][0]
+    assert (h2_point["protocol"], h2_point["connections"]) == ("h2-tls", h2_point["streams"] // 10)
     for scenario, result in results["scenarios"].items():
         for target in ("ssegate", "python_stack", "nchan"):
             design = BY_DESIGN.get((scenario, target))
