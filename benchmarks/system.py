@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import platform
@@ -35,6 +36,21 @@ def raise_own_fd_limit(wanted: int = WANTED_FD_LIMIT) -> dict[str, object]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return {"before": [soft, hard], "nr_open": nr_open, "now": now, "note": note}
+
+
+def raise_fd_limit(wanted: int) -> tuple[int, str]:
+    """Raise RLIMIT_NOFILE to `wanted` if possible; return (limit now, note)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft, ""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+        return wanted, ""
+    except (ValueError, OSError) as exc:
+        new_soft = min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+        return new_soft, f"could not raise the fd limit to {wanted} ({exc}); it is {new_soft}"
 
 
 def _read_int(path: str) -> int:

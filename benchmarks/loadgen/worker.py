@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import socket
 import ssl
 import threading
@@ -39,56 +38,15 @@ from typing import Any
 
 import uvloop
 
+from benchmarks.loadgen.delays import DelayStats
 from benchmarks.loadgen.h2conn import H2SseConnection
 from benchmarks.loadgen.stream import SseConnection, Stream, process_events
+from benchmarks.system import raise_fd_limit
 
 RECONNECT_DELAY = 0.5  # seconds, until the server sends `retry:`
 REFUSALS = (429, 503)  # statuses that may come with a Retry-After worth honouring
 HEAD_TIMEOUT = 10.0  # a connect holds its slot in the gate at most this long
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
-
-
-def raise_fd_limit(wanted: int) -> tuple[int, str]:
-    """Raise RLIMIT_NOFILE to `wanted` if possible; return (limit now, note)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= wanted:
-        return soft, ""
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
-        return wanted, ""
-    except (ValueError, OSError) as exc:
-        new_soft = min(wanted, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
-        return new_soft, f"could not raise the fd limit to {wanted} ({exc}); it is {new_soft}"
-
-
-class DelayStats:
-    """The reconnect delays used, by what set them (`retry`, `retry_after`, `default`):
-    count, total, min, max and a histogram in 100 ms steps (key: the step's start in ms)."""
-
-    def __init__(self) -> None:
-        self.by_kind: dict[str, dict[str, Any]] = {}
-
-    def add(self, kind: str, seconds: float) -> None:
-        entry = self.by_kind.get(kind)
-        if entry is None:
-            entry = {"count": 0, "total_s": 0.0, "min_s": seconds, "max_s": seconds}
-            entry["histogram_ms"] = {}
-            self.by_kind[kind] = entry
-        entry["count"] += 1
-        entry["total_s"] += seconds
-        entry["min_s"] = min(entry["min_s"], seconds)
-        entry["max_s"] = max(entry["max_s"], seconds)
-        step = int(seconds * 10) * 100
-        histogram: dict[int, int] = entry["histogram_ms"]
-        histogram[step] = histogram.get(step, 0) + 1
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {
-            kind: {**entry, "histogram_ms": dict(entry["histogram_ms"])}
-            for kind, entry in self.by_kind.items()
-        }
 
 
 class Worker:

@@ -174,3 +174,32 @@ def test_a_compact_id_resumes_from_its_time() -> None:
     assert result.start == StartAt(
         StartPolicy.LATEST, compact=CompactProgress(300, 1_700_000_000_000, (4, 12))
     )
+
+
+MINE = compile_route(
+    2,
+    RouteConfig(path="/mine", topic="notes", filters=[FilterConfig(key="${tls.client.cn}")]),
+)
+
+
+def test_the_client_certificate_selects_the_filter_and_the_group() -> None:
+    alice = Request(
+        "GET", "/mine", "", [], "2", True, "192.0.2.7", "https", {"tls.client.cn": "alice"}
+    )
+    bob = Request("GET", "/mine", "", [], "2", True, "192.0.2.7", "https", {"tls.client.cn": "bob"})
+    first, second = subscribe(MINE, {}, alice), subscribe(MINE, {}, bob)
+    assert isinstance(first, Subscription)
+    assert isinstance(second, Subscription)
+    assert first.key.filters == canonicalize([ResolvedFilter(key=b"alice")])
+    assert first.key != second.key
+
+
+def test_without_a_certificate_or_its_field_the_answer_is_403() -> None:
+    none = subscribe(MINE, {}, request())
+    assert none == Rejection(
+        HTTPStatus.FORBIDDEN, "this stream needs a client certificate (mutual TLS)"
+    )
+    no_cn = Request("GET", "/mine", "", [], "2", True, "192.0.2.7", "https", {"tls.client.o": "x"})
+    assert subscribe(MINE, {}, no_cn) == Rejection(
+        HTTPStatus.FORBIDDEN, "the client certificate has no value for ${tls.client.cn}"
+    )

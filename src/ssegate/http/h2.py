@@ -52,6 +52,7 @@ from h2.settings import SettingCodes, Settings
 
 from ssegate.http.exchange import Application, ConnectionRegistry, peer_ip
 from ssegate.http.h1 import MAX_BODY, WRITE_HIGH, WRITE_LOW
+from ssegate.http.h1stream import END_FLUSH_SECONDS
 from ssegate.http.h2frames import Flood, FrameGuard, goaway_frame
 from ssegate.http.h2stream import H2Exchange, H2Stream
 from ssegate.http.request import Request
@@ -453,7 +454,9 @@ class H2Protocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()  # after the unsent bytes
             if self.transport.get_write_buffer_size():
-                self.loop.call_later(GOAWAY_FLUSH_SECONDS + 14.0, self.abort)
+                # A client that reads nothing more would hold them: as an ended HTTP/1.1
+                # stream, it gets END_FLUSH_SECONDS.
+                self.loop.call_later(END_FLUSH_SECONDS, self.abort)
 
     def _arm_idle(self) -> None:
         self._cancel_idle()
