@@ -62,6 +62,7 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
         tls: dict[str, Any] | None = None,
         client_tls: ssl.SSLContext | None = None,
         http2: dict[str, Any] | None = None,
+        log_level: str = "INFO",
         **sections: Any,
     ) -> GatewayProcess:
         config: dict[str, Any] = {"kafka": {"bootstrap_servers": kafka.bootstrap}, "routes": routes}
@@ -76,6 +77,7 @@ def gateways(tmp_path: Path, kafka: KafkaCluster) -> Iterator[Callable[..., Gate
             tls=tls,
             client_tls=client_tls,
             http2=http2,
+            log_level=log_level,
         )
         started.append(gateway)
         return gateway.start(wait_ready=wait_ready)

@@ -16,12 +16,14 @@ import json
 import logging
 import mimetypes
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import ClassVar
 
 from ssegate.admission import Admission, Admitted, Deferred
 from ssegate.fanout.hub import TopicState
 from ssegate.fanout.service import Fanout
+from ssegate.guard.authorize import Refused, authorize, decision_outcome
 from ssegate.http.cors import CorsPolicy
 from ssegate.http.exchange import Exchange
 from ssegate.observe.metrics import GatewayMetrics
@@ -66,6 +68,8 @@ class Gateway:
             encode_retry(config.sse.retry) if config.sse.retry is not None else b""
         )
         self.static = {url: _load_static(path) for url, path in compiled.static_files().items()}
+        self.route_guards = compiled.route_guards
+        self.guards = compiled.guards
         self._responses = metrics.responses
 
     def record_status(self, status: int) -> None:
@@ -114,7 +118,25 @@ class Gateway:
         if not cors.allowed:
             exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return
-        subscription = subscribe(route, params, request)
+        values = None
+        step = self.route_guards[route.index] if self.route_guards else None
+        if step is not None:
+            decision = authorize(step, request, lambda: Rejection(HTTPStatus.NOT_FOUND, ""))
+            self.metrics.guard_requests.labels(step.guard.name, decision_outcome(decision)).inc()
+            if isinstance(decision, Refused):
+                if decision.rejection.status is HTTPStatus.NOT_FOUND:
+                    # Hidden (`unauthorized: 404`): exactly the answer of a missing route.
+                    exchange.respond(404, TEXT, f"no route for {path}\n".encode())
+                    return
+                rejection = decision.rejection
+                exchange.respond(
+                    rejection.status.value,
+                    [*TEXT, *rejection.headers, *cors.headers],
+                    rejection.body,
+                )
+                return
+            values = decision.values
+        subscription = subscribe(route, params, request, values)
         admitted = (
             subscription
             if isinstance(subscription, Rejection)
@@ -175,7 +197,13 @@ class Gateway:
         states = self.fanout.topic_states(self.literal_topics)
         topics = {topic: state.value for topic, state in sorted(states.items())}
         ready = kafka_ok and all(state is TopicState.OK for state in states.values())
-        return ready, {"ready": ready, "kafka": kafka_detail, "topics": topics}
+        report: dict[str, object] = {"ready": ready, "kafka": kafka_detail, "topics": topics}
+        remote = {n: g.remote for n, g in sorted(self.guards.items()) if g.remote is not None}
+        if remote:
+            # Keys never loaded: the guard answers 503. Stale keys still verify: ready.
+            report["guards"] = {name: keys.state for name, keys in remote.items()}
+            ready = report["ready"] = ready and all(k.keys is not None for k in remote.values())
+        return ready, report
 
     def _metrics(self, exchange: Exchange) -> None:
         self.metrics.connections.labels().set(self.connection_count())

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from joserfc.jwk import KeySet
+
 from ssegate.admission import Admission, AdmissionLimits
 from ssegate.app import Gateway, ReadinessSource
 from ssegate.errors import SsegateError
@@ -118,6 +120,19 @@ async def serve(
         readiness=probe,
         connection_count=lambda: len(registry.connections),
     )
+    remote_keys = {n: g.remote for n, g in compiled.guards.items() if g.remote is not None}
+    for name, guard in compiled.guards.items():
+        inline = guard.keys if guard.remote is None else None
+        metrics.guard_keys.labels(name).set(len(inline.keys) if isinstance(inline, KeySet) else 0)
+
+    def guard_gauges() -> None:
+        for name, remote in remote_keys.items():
+            metrics.guard_keys.labels(name).set(len(remote.keys.keys) if remote.keys else 0)
+            metrics.guard_keys_failing.labels(name).set(1 if remote.error else 0)
+
+    metrics.registry.on_collect(guard_gauges)
+    for remote in remote_keys.values():
+        remote.start()
     probe.start()
     loop_lag.start()
     fanout.start(gateway.literal_topics)
@@ -157,6 +172,8 @@ async def serve(
     finally:
         for watcher in watchers:
             watcher.cancel()
+        for remote in remote_keys.values():
+            remote.stop()
         await _drain(servers, registry, fanout, float(config.server.shutdown_timeout))
         loop_lag.stop()
         probe.stop()

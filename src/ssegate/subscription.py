@@ -52,9 +52,13 @@ class Subscription:
 
 
 def subscribe(
-    route: CompiledRoute, params: dict[str, str], request: Request
+    route: CompiledRoute,
+    params: dict[str, str],
+    request: Request,
+    guarded: Mapping[str, str] | None = None,
 ) -> Subscription | Rejection:
-    """The subscription `request` asks for on `route`, or why it cannot have one."""
+    """The subscription `request` asks for on `route`, or why it cannot have one;
+    `guarded` holds the caller's identity values when a guard let it in."""
     if request.method != "GET":
         return Rejection(
             HTTPStatus.METHOD_NOT_ALLOWED,
@@ -67,13 +71,13 @@ def subscribe(
             HTTPStatus.BAD_REQUEST,
             f"Last-Event-ID is {id_bytes} bytes; the limit is {MAX_ID_BYTES}",
         )
-    values: Mapping[str, str] = params
+    values: Mapping[str, str] = {**params, **guarded} if guarded else params
     if route.client_certificate:
         if request.tls_client is None:
             return Rejection(
                 HTTPStatus.FORBIDDEN, "this stream needs a client certificate (mutual TLS)"
             )
-        values = {**params, **request.tls_client}
+        values = {**values, **request.tls_client}
     try:
         topic, filters = route.resolve(values)
     except TopicNameError as exc:

@@ -14,14 +14,20 @@ raise a `ConfigError` in the loader's format: `<file>: routes[0].path: <message>
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from joserfc.jwk import KeySet
 
 from ssegate.config import Config, ConfigPath, ConfigProblem, LoadedConfig
 from ssegate.config.checks import tls_version
 from ssegate.config.loader import load_config, parse_config, resolve_static_files
 from ssegate.config.schema import TlsCertificate, TlsConfig
 from ssegate.errors import ConfigError
+from ssegate.guard.authorize import RouteGuard
+from ssegate.guard.guard import CredentialSources, JwtGuard
+from ssegate.guard.jwt import JwtRules
+from ssegate.guard.keys import KeyError_, RemoteKeys, key_set
 from ssegate.http.tls import ALPN, CertificateFiles, ServerTls, TlsConfigError, TlsSettings
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
@@ -41,6 +47,9 @@ class CompiledConfig:
     # Per listener (same order): its TLS, or None for plain HTTP. Built here, so a key that
     # does not match its certificate fails `ssegate check` too.
     tls: tuple[ServerTls | None, ...] = ()
+    # The configured guards, and per route (same order) its guard step or None.
+    guards: Mapping[str, JwtGuard] = field(default_factory=dict)
+    route_guards: tuple[RouteGuard | None, ...] = ()
 
     def static_files(self) -> dict[str, Path]:
         """URL path -> absolute file path, for every `static` entry."""
@@ -50,9 +59,11 @@ class CompiledConfig:
 def compile_config(loaded: LoadedConfig) -> CompiledConfig:
     """Compile the routes of `loaded` and check them; ConfigError on the first problem."""
     try:
+        guards = _guards(loaded.config)
         routes = _compile_routes(loaded.config)
         _check_static_urls(loaded.config, routes)
         tls = _listeners_tls(loaded.config, loaded.base_dir)
+        route_guards = _route_guards(loaded.config, guards)
     except ConfigProblem as problem:
         raise ConfigError(problem.render(loaded.source)) from None
     return CompiledConfig(
@@ -61,6 +72,8 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
         source=loaded.source,
         base_dir=loaded.base_dir,
         tls=tls,
+        guards=guards,
+        route_guards=route_guards,
     )
 
 
@@ -114,12 +127,55 @@ def _listeners_tls(config: Config, base_dir: Path) -> tuple[ServerTls | None, ..
     return tuple(listeners)
 
 
+def _guards(config: Config) -> dict[str, JwtGuard]:
+    """A `JwtGuard` per configured guard: inline keys read now (a bad one is a problem of
+    the configuration), a JWKS URL left for the server to fetch."""
+    built: dict[str, JwtGuard] = {}
+    for name, cfg in config.guards.items():
+        keys: KeySet | RemoteKeys
+        if isinstance(cfg.keys, list):
+            try:
+                keys = key_set(cfg.keys, cfg.algorithms)
+            except KeyError_ as exc:
+                raise ConfigProblem(("guards", name, "keys"), str(exc)) from None
+        else:
+            url = cfg.keys or cfg.issuer.rstrip("/") + "/.well-known/jwks.json"
+            keys = RemoteKeys(url, cfg.algorithms)
+        rules = JwtRules(
+            issuer=cfg.issuer,
+            audience=cfg.audience,
+            algorithms=tuple(cfg.algorithms),
+            roles_claim=cfg.roles,
+            identity_claim=cfg.identity,
+            attributes=dict(cfg.attributes),
+            leeway=float(cfg.leeway),
+        )
+        sources = CredentialSources(
+            cookie=cfg.credentials.cookie,
+            header=cfg.credentials.header,
+            query=cfg.credentials.query,
+        )
+        built[name] = JwtGuard(name, rules, keys, sources)
+    return built
+
+
+def _route_guards(config: Config, guards: Mapping[str, JwtGuard]) -> tuple[RouteGuard | None, ...]:
+    steps: list[RouteGuard | None] = []
+    for route in config.routes:
+        step = None
+        for name, roles in route.guarded.items():  # one at most (config checks)
+            step = RouteGuard(guards[name], frozenset(roles), hide=route.unauthorized == 404)
+        steps.append(step)
+    return tuple(steps)
+
+
 def _compile_routes(config: Config) -> tuple[CompiledRoute, ...]:
     compiled: list[CompiledRoute] = []
     shapes: dict[str, CompiledRoute] = {}
+    attributes = {name: frozenset(g.attributes) for name, g in config.guards.items()}
     for index, cfg in enumerate(config.routes):
         try:
-            route = compile_route(index, cfg)
+            route = compile_route(index, cfg, attributes)
         except RouteError as exc:
             raise ConfigProblem(("routes", index, *exc.path), exc.message) from exc
         where: ConfigPath = ("routes", index, "path")

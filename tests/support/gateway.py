@@ -37,6 +37,7 @@ class GatewayProcess:
         tls: dict[str, Any] | None = None,
         client_tls: ssl.SSLContext | None = None,
         http2: dict[str, Any] | None = None,
+        log_level: str = "INFO",
     ):
         self.port = port or free_port()
         # A client context that trusts the listener's certificate, when it speaks TLS.
@@ -55,6 +56,7 @@ class GatewayProcess:
         self.log_file = directory / f"gateway-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.args = args
+        self.log_level = log_level
 
     @property
     def base(self) -> str:
@@ -64,7 +66,16 @@ class GatewayProcess:
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> GatewayProcess:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ssegate", "run", *self.args, str(self.config_file)],
+                [
+                    sys.executable,
+                    "-m",
+                    "ssegate",
+                    "--log-level",
+                    self.log_level,
+                    "run",
+                    *self.args,
+                    str(self.config_file),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ),

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
+from ssegate.config.guard_checks import check_guards
 from ssegate.config.problems import ConfigPath, ConfigProblem
 from ssegate.config.schema import Config, Http2Config, TlsConfig
 
@@ -36,6 +37,7 @@ def check_config(config: Config, base_dir: Path) -> None:
     _check_limits(config)
     _check_server(config)
     _check_static(config, base_dir)
+    check_guards(config)
 
 
 def _fail(path: ConfigPath, message: str) -> NoReturn:

@@ -13,7 +13,7 @@ sizes accept a number of bytes or a string with a unit (`64KiB`, `1MiB`, `1GiB`,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -180,6 +180,32 @@ class FilterConfig(_Section, frozen=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class GuardCredentials(_Section, frozen=True):
+    """Where a guard looks for a request's token, in this order (Zilla's)."""
+
+    cookie: str | None = None  # a cookie's name; none by default
+    header: bool = True  # Authorization: Bearer <token>
+    # A query parameter, for EventSource (it cannot set headers); redacted from logs.
+    query: str | None = "access_token"
+
+
+class GuardConfig(_Section, frozen=True):
+    """A JWT guard (docs/security.md)."""
+
+    type: Literal["jwt"]
+    issuer: str  # `iss` must equal it
+    audience: str  # `aud` must contain it
+    # Inline JWKs, a JWKS URL, or none: then `<issuer>/.well-known/jwks.json`.
+    keys: list[dict[str, Any]] | str | None = None
+    # The signature algorithms accepted; a token's `alg` must be one and match its key's.
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256", "ES256"])
+    roles: str = "scope"  # claim path of the roles: an array, or space-separated
+    identity: str = "sub"  # claim path of the identity
+    attributes: dict[str, str] = msgspec.field(default_factory=dict)  # name -> claim path
+    leeway: Seconds = Seconds(0.0)  # clock skew allowed on exp and nbf (Zilla: none)
+    credentials: GuardCredentials = msgspec.field(default_factory=GuardCredentials)
+
+
 class RouteConfig(_Section, frozen=True):
     """A path template mapped to a topic, with optional filters."""
 
@@ -189,6 +215,10 @@ class RouteConfig(_Section, frozen=True):
     event_id: Literal["etag", "key"] = "etag"  # key: Zilla's ["<base64 key>","<progress>"]
     # Where a client without an id begins; `compacted`: the latest value of each key, then live.
     start: Literal["earliest", "latest", "compacted"] = "earliest"
+    # The guard that must let a caller in, and the roles its token must carry.
+    guarded: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    # What a caller the guard refuses gets: 401/403, or the route's 404 (Zilla's way).
+    unauthorized: Literal[401, 404] = 401
 
 
 class Config(_Section, frozen=True):
@@ -203,3 +233,4 @@ class Config(_Section, frozen=True):
     server: ServerOptions = msgspec.field(default_factory=ServerOptions)
     # URL path -> file (relative to the config file), served as-is: e.g. a demo page at `/`.
     static: dict[str, str] = msgspec.field(default_factory=dict)
+    guards: dict[str, GuardConfig] = msgspec.field(default_factory=dict)

@@ -135,6 +135,23 @@ class GatewayMetrics:
         self.responses = r.counter(
             "ssegate_http_responses_total", "HTTP responses by status code.", ("code",)
         )
+        self.guard_requests = r.counter(
+            "ssegate_guard_requests_total",
+            "Stream requests a guard decided, by guard and outcome: allowed, missing (no "
+            "token), forbidden (a role lacking), unavailable (no keys yet), or why the token "
+            "was refused (expired, signature, unknown_key, algorithm, issuer, audience, ...).",
+            ("guard", "outcome"),
+        )
+        self.guard_keys = r.gauge(
+            "ssegate_guard_keys",
+            "Verification keys a guard holds (0: none loaded yet).",
+            ("guard",),
+        )
+        self.guard_keys_failing = r.gauge(
+            "ssegate_guard_keys_refresh_failing",
+            "1 while a guard's last JWKS fetch failed (it keeps its last good keys).",
+            ("guard",),
+        )
         self.protocol_errors = r.counter(
             "ssegate_http_protocol_errors_total",
             "Connections closed for breaking a protocol's rules or limits (HTTP/2 floods, "

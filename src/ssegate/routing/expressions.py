@@ -4,8 +4,10 @@ Grammar, read left to right:
 
 1. `$${` is a literal `${` (the escape).
 2. `${namespace.name}` is a reference; namespace and name are `[A-Za-z_][A-Za-z0-9_]*`,
-   with no spaces, and the name may have dotted parts (`${tls.client.cn}`). Anything else
-   between `${` and the next `}`, or no `}` at all, is malformed.
+   with no spaces, and the name may have dotted parts (`${tls.client.cn}`). Zilla's
+   `${guarded['<guard>'].identity}` and `${guarded['<guard>'].attributes.<name>}` are
+   references too, to ("guarded", "<guard>.identity" or "<guard>.attributes.<name>").
+   Anything else between `${` and the next `}`, or no `}` at all, is malformed.
 3. Every other character, including a `$` or `}` on its own, is literal text.
 
 Parsing accepts any namespace; which ones a route may use (`params`, `tls`) is the route
@@ -23,6 +25,12 @@ __all__ = ["Expression", "ExpressionError", "Reference"]
 
 _REFERENCE = re.compile(
     r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+)
+
+# Zilla's identity references: ${guarded['<guard>'].identity} and
+# ${guarded['<guard>'].attributes.<name>}.
+_GUARDED = re.compile(
+    r"guarded\['([A-Za-z][A-Za-z0-9_-]*)'\]\.(identity|attributes\.[A-Za-z_][A-Za-z0-9_]*)"
 )
 
 Reference = tuple[str, str]
@@ -93,7 +101,8 @@ class Expression:
                     expression=snippet,
                 )
             body = text[start + 2 : end]
-            found = _REFERENCE.fullmatch(body)
+            guarded = _GUARDED.fullmatch(body)
+            found = guarded or _REFERENCE.fullmatch(body)
             if found is None:
                 snippet = text[start : end + 1]
                 raise ExpressionError(
@@ -106,7 +115,10 @@ class Expression:
                 if joined:
                     parts.append(joined)
                 literal = []
-            parts.append((found.group(1), found.group(2)))
+            if guarded is not None:  # Zilla's form: ("guarded", "<guard>.identity")
+                parts.append(("guarded", f"{guarded.group(1)}.{guarded.group(2)}"))
+            else:
+                parts.append((found.group(1), found.group(2)))
             i = end + 1
         joined = "".join(literal)
         if joined:

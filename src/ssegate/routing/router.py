@@ -40,8 +40,10 @@ __all__ = [
 RESERVED_PATHS: tuple[str, ...] = ("/health", "/ready", "/metrics")
 
 # Namespaces that will exist once the JWT guard lands.
-_NOT_YET = frozenset({"guard", "guarded", "identity"})
-_CAN_USE = "(routes can use ${params.name} and ${tls.client.<field>})"
+_NOT_YET = frozenset({"guard", "identity"})
+_CAN_USE = (
+    "(routes can use ${params.name}, ${tls.client.<field>} and ${guarded['<guard>'].identity})"
+)
 # The client certificate's fields a route may use as `${tls.client.<field>}`; the HTTP
 # layer gives a request these values (`http.tls.client_certificate_values`).
 CLIENT_FIELDS = ("cn", "o", "ou", "dns", "email", "uri", "serial", "fingerprint")
@@ -123,8 +125,12 @@ class Router:
         return f"<Router routes={len(self.routes)}>"
 
 
-def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
-    """Compile one configured route; RouteError names the first wrong field."""
+def compile_route(
+    index: int, cfg: RouteConfig, guards: Mapping[str, frozenset[str]] | None = None
+) -> CompiledRoute:
+    """Compile one configured route; RouteError names the first wrong field. `guards`
+    names the configured guards with their attributes, for `${guarded['<guard>'].…}`."""
+    guarded = {name: (guards or {}).get(name, frozenset()) for name in cfg.guarded}
     try:
         template = PathTemplate(cfg.path)
     except TemplateError as exc:
@@ -133,7 +139,7 @@ def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
         topic = Expression.parse(cfg.topic)
     except ExpressionError as exc:
         raise RouteError(("topic",), _parse_message(exc)) from exc
-    _check_references(("topic",), topic, template)
+    _check_references(("topic",), topic, template, guarded)
     _check_topic(topic)
     try:
         filters = FilterTemplate.compile(cfg.filters)
@@ -141,7 +147,7 @@ def compile_route(index: int, cfg: RouteConfig) -> CompiledRoute:
         raise RouteError(("filters", *exc.location), _parse_message(exc)) from exc
     expressions = [topic]
     for location, expression in filters.expressions():
-        _check_references(("filters", *location), expression, template)
+        _check_references(("filters", *location), expression, template, guarded)
         expressions.append(expression)
     uses_certificate = any(namespace == "tls" for e in expressions for namespace, _ in e.references)
     return CompiledRoute(
@@ -164,8 +170,14 @@ def _parse_message(exc: ExpressionError) -> str:
 
 
 def _check_references(
-    location: tuple[str | int, ...], expression: Expression, template: PathTemplate
+    location: tuple[str | int, ...],
+    expression: Expression,
+    template: PathTemplate,
+    guarded: Mapping[str, frozenset[str]],
 ) -> None:
+    """Every reference has a value: a parameter the path captures, a client certificate
+    field, or the identity or an attribute of a guard the route is guarded by (`guarded`:
+    its guards with their attribute names)."""
     for part in expression.parts:
         if isinstance(part, str):
             continue
@@ -178,6 +190,22 @@ def _check_references(
                     else "the path captures no parameters"
                 )
                 raise RouteError(location, f"unknown parameter {name!r} ({captured})")
+        elif namespace == "guarded":
+            guard, _, what = name.partition(".")
+            reference = f"${{guarded['{guard}'].{what}}}"
+            if guard not in guarded:
+                raise RouteError(
+                    location,
+                    f"{reference!r} needs the route guarded by {guard!r} "
+                    f"(guarded: {{{guard}: [roles]}})",
+                )
+            attribute = what.removeprefix("attributes.")
+            if attribute != what and attribute not in guarded[guard]:
+                names = ", ".join(sorted(guarded[guard])) or "none"
+                raise RouteError(
+                    location,
+                    f"guard {guard!r} has no attribute {attribute!r} (its attributes: {names})",
+                )
         elif namespace == "tls":
             field = name.removeprefix("client.")
             if field == name or field not in CLIENT_FIELDS:
@@ -195,8 +223,7 @@ def _check_references(
         else:
             raise RouteError(
                 location,
-                f"unknown namespace {namespace!r} in '${{{namespace}.{name}}}' "
-                "(routes can use ${params.name} and ${tls.client.<field>})",
+                f"unknown namespace {namespace!r} in '${{{namespace}.{name}}}' " + _CAN_USE,
             )
 
 

@@ -167,12 +167,13 @@ def test_env(document: dict[str, Any], message: str) -> None:
 TYPE_CASES = [
     (
         routes({**ROUTE, "topik": "events"}),
-        "routes[0].topik: unknown field (allowed: path, topic, filters, event_id, start)",
+        "routes[0].topik: unknown field (allowed: path, topic, filters, event_id, start, "
+        "guarded, unauthorized)",
     ),
     (
         with_(surprise=1),
         "surprise: unknown field "
-        "(allowed: kafka, routes, listeners, sse, cors, limits, server, static)",
+        "(allowed: kafka, routes, listeners, sse, cors, limits, server, static, guards)",
     ),
     (
         with_(kafka={"ring": {"max_record": 1}}),
@@ -291,22 +292,24 @@ ROUTE_CASES = [
     (
         routes({**ROUTE, "filters": [{"headers": {"zilla:identity": "${guard.identity}"}}]}),
         "routes[0].filters[0].headers.zilla:identity: '${guard.identity}' is not supported yet "
-        "(routes can use ${params.name} and ${tls.client.<field>})",
+        "(routes can use ${params.name}, ${tls.client.<field>} and "
+        "${guarded['<guard>'].identity})",
     ),
     (
         routes({**ROUTE, "topic": "${identity.sub}"}),
         "routes[0].topic: '${identity.sub}' is not supported yet "
-        "(routes can use ${params.name} and ${tls.client.<field>})",
+        "(routes can use ${params.name}, ${tls.client.<field>} and "
+        "${guarded['<guard>'].identity})",
     ),
     (
         routes({**ROUTE, "topic": "${guarded['jwt0'].identity}-topic"}),
-        "routes[0].topic: \"${guarded['jwt0'].identity}\" is not supported yet "
-        "(routes can use ${params.name} and ${tls.client.<field>})",
+        "routes[0].topic: \"${guarded['jwt0'].identity}\" needs the route guarded by 'jwt0' "
+        "(guarded: {jwt0: [roles]})",
     ),
     (
         routes({**ROUTE, "topic": "${query.symbol}"}),
         "routes[0].topic: unknown namespace 'query' in '${query.symbol}' (routes can use "
-        "${params.name} and ${tls.client.<field>})",
+        "${params.name}, ${tls.client.<field>} and ${guarded['<guard>'].identity})",
     ),
     (
         routes({**ROUTE, "topic": "${params.symbol"}),

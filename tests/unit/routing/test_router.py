@@ -91,31 +91,35 @@ def test_parameters_may_not_reach_internal_topics() -> None:
             RouteConfig(path="/a", topic="t-${guard.identity}"),
             ("topic",),
             "'${guard.identity}' is not supported yet "
-            "(routes can use ${params.name} and ${tls.client.<field>})",
+            "(routes can use ${params.name}, ${tls.client.<field>} and "
+            "${guarded['<guard>'].identity})",
         ),
         (
             RouteConfig(path="/a", topic="t", filters=[FilterConfig(key="${identity.sub}")]),
             ("filters", 0, "key"),
             "'${identity.sub}' is not supported yet "
-            "(routes can use ${params.name} and ${tls.client.<field>})",
+            "(routes can use ${params.name}, ${tls.client.<field>} and "
+            "${guarded['<guard>'].identity})",
         ),
         (
             RouteConfig(path="/a", topic="${guarded['jwt0'].identity}"),
             ("topic",),
-            "\"${guarded['jwt0'].identity}\" is not supported yet "
-            "(routes can use ${params.name} and ${tls.client.<field>})",
+            "\"${guarded['jwt0'].identity}\" needs the route guarded by 'jwt0' "
+            "(guarded: {jwt0: [roles]})",
         ),
         (
             RouteConfig(path="/a", topic="${foo.bar}"),
             ("topic",),
             "unknown namespace 'foo' in '${foo.bar}' "
-            "(routes can use ${params.name} and ${tls.client.<field>})",
+            "(routes can use ${params.name}, ${tls.client.<field>} and "
+            "${guarded['<guard>'].identity})",
         ),
         (
             RouteConfig(path="/a", topic="${env.X}"),
             ("topic",),
             "unknown namespace 'env' in '${env.X}' "
-            "(routes can use ${params.name} and ${tls.client.<field>})",
+            "(routes can use ${params.name}, ${tls.client.<field>} and "
+            "${guarded['<guard>'].identity})",
         ),
         (
             RouteConfig(path="/{a}", topic="${params.a.b}"),

@@ -1,0 +1,116 @@
+"""A token issuer for tests: signing keys (joserfc), tokens, and a JWKS served over HTTP
+on loopback whose keys can be rotated while a gateway uses them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
+ISSUER = "https://issuer.test"
+AUDIENCE = "https://gateway.test"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Issuer:
+    """Keys by kid, each with its algorithm; `token` signs claims with one of them."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.add("rsa-1", "RS256")
+
+    def add(self, kid: str, algorithm: str) -> Any:
+        if algorithm.startswith(("RS", "PS")):
+            key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": algorithm})
+        else:
+            curve = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[algorithm]
+            key = ECKey.generate_key(curve, parameters={"kid": kid, "alg": algorithm})
+        self.keys[kid] = key
+        return key
+
+    def remove(self, kid: str) -> None:
+        del self.keys[kid]
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.as_dict(private=False) for key in self.keys.values()]}
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "iat": now,
+            "exp": now + 300,
+            "scope": "read:prices",
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def token(
+        self,
+        kid: str = "rsa-1",
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        key = self.keys[kid]
+        head = {"alg": key.alg, "kid": kid, **(header or {})}
+        return jwt.encode(head, self.claims(**claims), key)
+
+
+def unsigned(claims: Mapping[str, Any], alg: str = "none") -> str:
+    """A token with `alg: none` and no signature (what a forger sends)."""
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    return f"{header}.{b64(json.dumps(dict(claims)).encode())}."
+
+
+class JwksServer:
+    """Serves `issuer.jwks()` at http://127.0.0.1:<port>/jwks.json; counts fetches."""
+
+    def __init__(self, issuer: Issuer) -> None:
+        self.issuer = issuer
+        self.fetches = 0
+        self.failing = False  # answer 503 while set
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.fetches += 1
+                if outer.failing:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                body = json.dumps(outer.issuer.jwks()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=60")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+
+    @contextmanager
+    def running(self) -> Iterator[JwksServer]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
