@@ -16,6 +16,7 @@ import json
 import logging
 import mimetypes
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import ClassVar
@@ -23,12 +24,17 @@ from typing import ClassVar
 from ssegate.admission import Admission, Admitted, Deferred
 from ssegate.fanout.hub import TopicState
 from ssegate.fanout.service import Fanout
+from ssegate.fanout.subscriber import State, Subscriber
 from ssegate.guard.authorize import Refused, authorize, decision_outcome
+from ssegate.guard.guard import JwtGuard
+from ssegate.guard.jwt import Principal
+from ssegate.guard.sessions import CHALLENGE_EVENT, StreamSession, is_challenge_response
 from ssegate.http.cors import CorsPolicy
 from ssegate.http.exchange import Exchange
 from ssegate.observe.metrics import GatewayMetrics
 from ssegate.rejection import Rejection
 from ssegate.routing import Router
+from ssegate.sse.stream import CloseReason
 from ssegate.sse.wire import COMMENT, encode_retry
 from ssegate.subscription import STREAM_METHODS, subscribe
 from ssegate.wiring import CompiledConfig
@@ -119,6 +125,7 @@ class Gateway:
             exchange.respond(403, TEXT, f"origin {origin} is not allowed\n".encode())
             return
         values = None
+        guarded: tuple[JwtGuard, Principal] | None = None
         step = self.route_guards[route.index] if self.route_guards else None
         if step is not None:
             decision = authorize(step, request, lambda: Rejection(HTTPStatus.NOT_FOUND, ""))
@@ -135,6 +142,12 @@ class Gateway:
                     rejection.body,
                 )
                 return
+            if request.method == "POST" and is_challenge_response(request):
+                # In-band renewal (guard.sessions rule 4): the caller's streams live on.
+                step.guard.sessions.renew(decision.principal)
+                exchange.respond(204, cors.headers)
+                return
+            guarded = (step.guard, decision.principal)
             values = decision.values
         subscription = subscribe(route, params, request, values)
         admitted = (
@@ -149,7 +162,7 @@ class Gateway:
         elif isinstance(admitted, Deferred):
             self._defer(exchange, admitted, cors.headers)
         else:
-            self._open(exchange, admitted, cors.headers)
+            self._open(exchange, admitted, cors.headers, guarded)
 
     def _defer(
         self, exchange: Exchange, deferred: Deferred, headers: list[tuple[str, str]]
@@ -163,19 +176,41 @@ class Gateway:
             200, [*EVENT_STREAM, *headers], encode_retry(deferred.retry_ms), close=True
         )
 
-    def _open(self, exchange: Exchange, admitted: Admitted, headers: list[tuple[str, str]]) -> None:
+    def _open(
+        self,
+        exchange: Exchange,
+        admitted: Admitted,
+        headers: list[tuple[str, str]],
+        guarded: tuple[JwtGuard, Principal] | None = None,
+    ) -> None:
         subscription = admitted.subscription
         sink = exchange.start_stream(headers)
         if self.stream_preamble:
             sink.write_events(self.stream_preamble)
-        self.fanout.subscribe(
+        sessions: list[StreamSession] = []  # the stream's, once open (a guarded stream)
+
+        def on_close(reason: CloseReason) -> None:
+            admitted.release(reason)
+            if sessions and guarded is not None:
+                guarded[0].sessions.close(sessions[0])
+
+        subscriber = self.fanout.subscribe(
             sink,
             topic=subscription.topic,
             key=subscription.key,
             stats=self.metrics.route(subscription.route.path),
             start=subscription.start,
-            on_close=admitted.release,
+            on_close=on_close if guarded is not None else admitted.release,
         )
+        if guarded is not None and subscriber.state is not State.CLOSED:
+            guard, principal = guarded
+            sessions.append(
+                guard.sessions.open(
+                    principal,
+                    on_challenge=partial(sink.write_events, CHALLENGE_EVENT),
+                    on_expired=partial(_expire, subscriber),
+                )
+            )
         logger.debug(
             "stream %s opened for %s", exchange.request.loggable_target(), subscription.client_ip
         )
@@ -220,6 +255,12 @@ class Gateway:
             exchange.respond(405, [*TEXT, ("Allow", "GET, HEAD")], b"use GET\n")
             return
         exchange.respond(200, [("Content-Type", content_type), ("Cache-Control", "no-cache")], body)
+
+
+def _expire(subscriber: Subscriber) -> None:
+    """Its token expired unrenewed: a clean end after a checkpoint (the client resumes
+    exactly, once it has a fresh token)."""
+    subscriber.close(CloseReason.EXPIRED, final=subscriber.final_checkpoint())
 
 
 class ReadinessSource:

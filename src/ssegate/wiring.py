@@ -155,7 +155,8 @@ def _guards(config: Config) -> dict[str, JwtGuard]:
             header=cfg.credentials.header,
             query=cfg.credentials.query,
         )
-        built[name] = JwtGuard(name, rules, keys, sources)
+        challenge = float(cfg.challenge) if cfg.challenge is not None else None
+        built[name] = JwtGuard(name, rules, keys, sources, challenge)
     return built
 
 

@@ -4,12 +4,15 @@ the logs."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.support.gateway import GatewayProcess
+from tests.support.h2_client import H2Client
 from tests.support.kafka import KafkaCluster, Record
 from tests.support.sse_client import open_stream, request
 from tests.support.tokens import AUDIENCE, ISSUER, Issuer, JwksServer, unsigned
@@ -32,9 +35,14 @@ def jwks(issuer: Issuer) -> Iterator[JwksServer]:
 
 
 def guarded_gateway(
-    gateways: Gateways, topic: str, jwks: JwksServer, **route: object
+    gateways: Gateways,
+    topic: str,
+    jwks: JwksServer,
+    guard_options: dict[str, object] | None = None,
+    **route: object,
 ) -> GatewayProcess:
     guard = {"type": "jwt", "issuer": ISSUER, "audience": AUDIENCE, "keys": jwks.url}
+    guard.update(guard_options or {})
     routes = [
         {
             "path": "/mine",
@@ -45,7 +53,7 @@ def guarded_gateway(
         },
         {"path": "/open", "topic": topic},
     ]
-    return gateways(routes, guards={"jwt0": guard}, log_level="DEBUG")
+    return gateways(routes, guards={"jwt0": guard}, log_level="DEBUG", http2={"cleartext": True})
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -179,3 +187,58 @@ async def test_unauthorized_404_hides_the_route(
         gateway.port, "/mine", headers=bearer(issuer.token(scope="read:notes")), timeout=2
     )
     assert ok.status == 200
+
+
+async def test_challenge_renewal_and_expiry_over_http1_and_http2(
+    kafka: KafkaCluster, gateways: Gateways, issuer: Issuer, jwks: JwksServer
+) -> None:
+    topic = kafka.new_topic(partitions=1)
+    kafka.produce(topic, [Record(b"a1", key=b"alice"), Record(b"b1", key=b"bob")])
+    gateway = guarded_gateway(gateways, topic, jwks, {"challenge": "2s"})
+    soon = int(time.time()) + 4  # both first tokens expire in 3 to 4 s
+    alice = await open_stream(
+        gateway.port,
+        "/mine",
+        headers=bearer(issuer.token(sub="alice", scope="read:notes", exp=soon)),
+    )
+    assert [e.data for e in await alice.next_events(1)] == ["a1"]
+    h2 = await H2Client.connect(gateway.port)  # HTTP/2 (cleartext) for bob
+    bob_token = issuer.token(sub="bob", scope="read:notes", exp=soon)
+    bob = await h2.get("/mine", {"authorization": f"Bearer {bob_token}"})
+    await h2.read_until(lambda: len(h2.streams[bob].events()) == 1)
+
+    # `challenge` seconds before exp, each stream gets Zilla's challenge event, with no id.
+    (challenge,) = await alice.next_events(1, timeout=5)
+    assert (challenge.type, challenge.data) == (
+        "challenge",
+        '{"method":"POST","headers":{"content-type":"application/x-challenge-response"}}',
+    )
+    assert challenge.last_event_id == "AQIAAg=="  # unchanged: still a1's
+    await h2.read_until(lambda: any(e.type == "challenge" for e in h2.streams[bob].events()), 5)
+
+    renew = {"Content-Type": "application/x-challenge-response"}
+    fresh = issuer.token(sub="alice", scope="read:notes write", exp=soon + 60)
+    answer = await request(gateway.port, "/mine", method="POST", headers={**renew, **bearer(fresh)})
+    assert answer.status == 204
+    # Bob's renewal without the route's role is refused; another user's renews nothing of his.
+    weak = issuer.token(sub="bob", scope="other", exp=soon + 60)
+    refused = await request(gateway.port, "/mine", method="POST", headers={**renew, **bearer(weak)})
+    assert refused.status == 403
+    carol = issuer.token(sub="carol", scope="read:notes", exp=soon + 60)
+    assert (
+        await request(gateway.port, "/mine", method="POST", headers={**renew, **bearer(carol)})
+    ).status == 204
+
+    # At exp bob's stream ends cleanly after a checkpoint; alice's (renewed) goes on.
+    await h2.read_until(lambda: h2.streams[bob].ended, 8)
+    assert h2.streams[bob].events()[-1].last_event_id  # a final checkpoint id
+    await asyncio.to_thread(kafka.produce, topic, [Record(b"a2", key=b"alice")])
+    assert [e.data for e in await alice.next_events(1, timeout=10)] == ["a2"]
+    assert time.time() > soon  # it outlived its first token
+    # Bob comes back with his stale token: 401.
+    stale = await request(gateway.port, "/mine", headers=bearer(bob_token))
+    assert stale.status == 401
+    await alice.close()
+    await h2.close()
+    metrics = (await request(gateway.port, "/metrics")).body.decode()
+    assert 'ssegate_streams_closed_total{route="/mine",reason="expired"} 1' in metrics

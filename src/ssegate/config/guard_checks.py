@@ -73,6 +73,8 @@ def _check_guard(where: ConfigPath, name: str, guard: GuardConfig) -> None:
             _fail((*where, "attributes", attribute), "a claim path: names joined by '.'")
     if float(guard.leeway) < 0:
         _fail((*where, "leeway"), "must be at least 0")
+    if guard.challenge is not None and not float(guard.challenge) > 0:
+        _fail((*where, "challenge"), "must be greater than 0 (or left out: no challenge)")
     sources = guard.credentials
     if sources.cookie is None and not sources.header and sources.query is None:
         _fail((*where, "credentials"), "at least one of cookie, header, query")

@@ -203,6 +203,9 @@ class GuardConfig(_Section, frozen=True):
     identity: str = "sub"  # claim path of the identity
     attributes: dict[str, str] = msgspec.field(default_factory=dict)  # name -> claim path
     leeway: Seconds = Seconds(0.0)  # clock skew allowed on exp and nbf (Zilla: none)
+    # Seconds before a token's exp when its streams get `event:challenge` (renew by POST);
+    # none: no challenge. Streams end at exp unless renewed, either way.
+    challenge: Seconds | None = None
     credentials: GuardCredentials = msgspec.field(default_factory=GuardCredentials)
 
 

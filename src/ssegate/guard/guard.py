@@ -24,6 +24,7 @@ from joserfc.jwk import KeySet
 
 from ssegate.guard.jwt import JwtRules, Principal, TokenError, TokenProblem, verify
 from ssegate.guard.keys import RemoteKeys
+from ssegate.guard.sessions import Sessions
 from ssegate.http.request import Request, decode_query_value
 
 CACHE_SIZE = 100_000  # ~200 B a principal: 20 MB at most
@@ -75,8 +76,10 @@ class JwtGuard:
         rules: JwtRules,
         keys: KeySet | RemoteKeys,
         sources: CredentialSources,
+        challenge: float | None = None,
     ) -> None:
         self.name = name
+        self.sessions = Sessions(challenge)  # its open streams, until their tokens expire
         self.rules = rules
         self.keys = keys
         self.sources = sources

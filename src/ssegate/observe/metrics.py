@@ -108,7 +108,8 @@ class GatewayMetrics:
         )
         self.streams_closed = r.counter(
             "ssegate_streams_closed_total",
-            "Event streams closed, by reason (client_closed, slow_client, shutdown, error).",
+            "Event streams closed, by reason (client_closed, slow_client, shutdown, error, "
+            "expired).",
             ("route", "reason"),
         )
         self.streams_fell_behind = r.counter(

@@ -18,6 +18,7 @@ class CloseReason(enum.Enum):
     SLOW_CLIENT = "slow_client"  # it fell behind what the ring holds
     SHUTDOWN = "shutdown"  # the server drains for a deploy
     ERROR = "error"  # the stream's source failed, or an internal error
+    EXPIRED = "expired"  # its access token expired without renewal (guards)
 
 
 class Framing(Protocol):
