@@ -27,12 +27,14 @@ TARGET_ORDER = (
     "nchan_tls",
     "python_stack",
     "ssegate_handshakes",
+    "ssegate_guard",
 )
 SHORT = {
     "ssegate": "ssegate",
     "ssegate_tls": "ssegate TLS",
     "ssegate_h2": "ssegate TLS h2",
     "ssegate_handshakes": "ssegate TLS",
+    "ssegate_guard": "ssegate + JWT guard",
     "nchan": "nchan",
     "nchan_tls": "nchan TLS",
     "python_stack": "Python stack",
@@ -400,7 +402,25 @@ def ratio_section(scenario: dict[str, Any]) -> list[str]:
 
 def storm_section(scenario: dict[str, Any]) -> list[str]:
     lines = ["## resume-storm", "", scenario.get("description", ""), ""]
-    return lines + storm_table(scenario) + status_lines(scenario)
+    return lines + guard_ratio(scenario) + storm_table(scenario) + status_lines(scenario)
+
+
+def guard_ratio(scenario: dict[str, Any]) -> list[str]:
+    """The storm with a JWT guard against the same storm without (issue 10: at most 1.5x)."""
+    found = dict(targets_of(scenario))
+    plain = ((found.get("ssegate") or {}).get("points") or [{}])[0].get("storm") or {}
+    guard = ((found.get("ssegate_guard") or {}).get("points") or [{}])[0].get("storm") or {}
+    if not plain.get("server_cpu_s") or not guard.get("server_cpu_s"):
+        return []
+    ratio = guard["server_cpu_s"] / plain["server_cpu_s"]
+    met = "met" if ratio <= 1.5 else "**not met**"
+    return [
+        f"With a JWT guard (RS256, a token per stream) the storm cost the server "
+        f"{fmt(guard['server_cpu_s'], 2)} CPU s against {fmt(plain['server_cpu_s'], 2)} "
+        f"without: {ratio:.2f}x (goal: at most 1.5x: {met}); all reopened after "
+        f"{fmt(guard.get('reopen_s'), 2)} s against {fmt(plain.get('reopen_s'), 2)} s.",
+        "",
+    ]
 
 
 def storm_table(

@@ -75,6 +75,10 @@ class H2SseConnection(asyncio.Protocol):
             ]
             if stream.last_id:
                 headers.append(("last-event-id", stream.last_id.decode("latin-1")))
+            for line in stream.headers.split("\r\n"):
+                name, sep, value = line.partition(": ")
+                if sep:
+                    headers.append((name.lower(), value))
             out.append(frame(HEADERS, END_STREAM | END_HEADERS, stream_id, encoder.encode(headers)))
         transport.write(b"".join(out))  # type: ignore[attr-defined]
 

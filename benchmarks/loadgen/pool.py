@@ -32,6 +32,7 @@ class StreamSpec:
     keys: tuple[str, ...] = ()  # the keys it must receive; () = all of them
     sample: bool = False  # record the latency of every event
     check_ids: bool = False  # decode the last id of every read
+    headers: str = ""  # extra request header lines ("Name: value\r\n"), e.g. a token
 
 
 @dataclass
@@ -108,12 +109,22 @@ class ClientPool:
         per_connection: int = 1,
     ) -> list[str]:
         """Start connecting `specs` (does not wait; see `wait_open`). Returns fd notes."""
-        shares: list[list[tuple[int, str, list[str], str, bool, bool]]] = [[] for _ in self._conns]
+        shares: list[list[tuple[int, str, list[str], str, bool, bool, str]]] = [
+            [] for _ in self._conns
+        ]
         for offset, spec in enumerate(specs):
             index = self.streams + offset
             source = f"127.0.0.{2 + index // STREAMS_PER_SOURCE}"
             shares[index % len(shares)].append(
-                (index, spec.path, list(spec.keys), source, spec.sample, spec.check_ids)
+                (
+                    index,
+                    spec.path,
+                    list(spec.keys),
+                    source,
+                    spec.sample,
+                    spec.check_ids,
+                    spec.headers,
+                )
             )
         self.streams += len(specs)
         notes = []

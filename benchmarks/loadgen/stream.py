@@ -55,6 +55,7 @@ class Stream:
         "events",
         "events_since_decode",
         "first_id",
+        "headers",
         "id_errors",
         "index",
         "keys",
@@ -82,8 +83,10 @@ class Stream:
         source: str,
         sample: bool,
         check_ids: bool,
+        headers: str = "",
     ) -> None:
         self.index = index
+        self.headers = headers  # extra request header lines (a token), sent on every connect
         self.path = path
         self.keys = keys  # the keys this stream should receive; () = every key (fan-out)
         self.source = source
@@ -146,7 +149,8 @@ class SseConnection(asyncio.Protocol):
         last_id = f"Last-Event-ID: {stream.last_id.decode('latin-1')}\r\n" if stream.last_id else ""
         request = (
             f"GET {stream.path} HTTP/1.1\r\nHost: {self.worker.host_header}\r\n"
-            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{last_id}\r\n"
+            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{last_id}"
+            f"{stream.headers}\r\n"
         )
         transport.write(request.encode("latin-1"))
 

@@ -262,7 +262,7 @@ class Worker:
         *,
         host: str,
         port: int,
-        streams: list[tuple[int, str, list[str], str, bool, bool]],
+        streams: list[tuple[int, str, list[str], str, bool, bool, str]],
         terminator: bytes,
         id_kind: str,
         exact_ids: bool,
@@ -287,8 +287,8 @@ class Worker:
         self.reconnect = reconnect
         limit, note = raise_fd_limit(len(self.streams) + len(streams) + 1024)
         new = [
-            Stream(index, path, tuple(k.encode() for k in keys), source, sample, check)
-            for index, path, keys, source, sample, check in streams
+            Stream(index, path, tuple(k.encode() for k in keys), source, sample, check, headers)
+            for index, path, keys, source, sample, check, headers in streams
         ]
         self.streams.extend(new)
         gate = asyncio.Semaphore(concurrency)

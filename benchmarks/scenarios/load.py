@@ -88,6 +88,7 @@ def stream_specs(
                 keys=(key,) if key is not None else (),
                 sample=index % every == 0,
                 check_ids=index % check_every == 0,
+                headers=target.stream_headers(index),
             )
         )
     return specs

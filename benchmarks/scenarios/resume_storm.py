@@ -19,6 +19,7 @@ from benchmarks.scenarios.fanout import fanout_point
 from benchmarks.scenarios.load import LoadRun
 from benchmarks.system import ProcessTree, TreeSample
 from benchmarks.targets.base import Target
+from benchmarks.targets.ssegate import Ssegate
 
 DESCRIPTION = (
     "N fan-out streams under a producer at R records/s all drop at once and reconnect with "
@@ -172,4 +173,10 @@ def run(run: RunContext) -> dict[str, Any]:
             guarded(result, partial(_point, run, target, held, run.sizes.peer_rate, True))
             continue
         guarded(result, partial(_point, run, target, streams, rate, False))
+        if name == "ssegate":
+            # The same storm with a JWT guard: every reconnect carries a token (issue 10:
+            # no more than 1.5 times the storm without one).
+            secured = Ssegate(run.context, guard=True)
+            result = results["targets"][secured.name] = target_result(secured)
+            guarded(result, partial(_point, run, secured, streams, rate, False))
     return results

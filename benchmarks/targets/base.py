@@ -65,6 +65,10 @@ class Target(ABC):
 
         return kafka_producer(self.context.bootstrap, feed.topic, keys, rate, partitions)
 
+    def stream_headers(self, index: int) -> str:
+        """Extra request header lines stream `index` sends (a guarded target's token)."""
+        return ""
+
     def pids(self) -> list[int]:
         return [self.process.pid] if self.process is not None else []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,16 @@ class Ssegate(Target):
         ring_records: int = 100_000,
         properties: dict[str, Any] | None = None,
         tls: bool = False,
+        guard: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.tls = tls
+        # A JWT guard on every route; each stream sends its own RS256 token (its own `sub`).
+        self.guard = BenchGuard() if guard else None
+        if guard:
+            self.name = "ssegate_guard"
+            self.label = "ssegate, JWT guard (RS256, a token per stream)"
         if tls:
             self.name = "ssegate_tls"
             self.label = "ssegate, TLS"
@@ -60,7 +67,7 @@ class Ssegate(Target):
         self.runs = 0
 
     def config(self, feeds: list[Feed]) -> dict[str, Any]:
-        routes = []
+        routes: list[dict[str, Any]] = []
         for feed in feeds:
             if feed.filtered:
                 routes.append(
@@ -75,7 +82,10 @@ class Ssegate(Target):
                 routes.append(
                     {"path": f"/f/{feed.topic}", "topic": feed.topic, "start": feed.start}
                 )
-        return {
+        if self.guard is not None:
+            for route in routes:
+                route["guarded"] = {"bench": ["read"]}
+        config: dict[str, Any] = {
             "kafka": {
                 "bootstrap_servers": self.context.bootstrap,
                 "ring": {"max_records": self.ring_records},
@@ -85,6 +95,9 @@ class Ssegate(Target):
             "limits": {"max_streams": MAX_STREAMS, "write_buffer_high_water": "1MiB"},
             "routes": routes,
         }
+        if self.guard is not None:
+            config["guards"] = {"bench": self.guard.config()}
+        return config
 
     def listeners(self) -> list[dict[str, Any]]:
         streams: dict[str, Any] = {
@@ -118,8 +131,53 @@ class Ssegate(Target):
             self.stop()
             raise RuntimeError(f"ssegate did not get ready: {exc}\n{self.log_tail()}") from exc
 
+    def stream_headers(self, index: int) -> str:
+        if self.guard is None:
+            return ""
+        return f"Authorization: Bearer {self.guard.token(index)}\r\n"
+
     def path(self, feed: Feed, key: str | None = None) -> str:
         if feed.filtered:
             assert key is not None
             return f"/k/{feed.topic}/{key}"
         return f"/f/{feed.topic}"
+
+
+class BenchGuard:
+    """The guard of a guarded benchmark target: one RSA key, a token per stream index."""
+
+    ISSUER = "https://issuer.bench"
+    AUDIENCE = "https://ssegate.bench"
+
+    def __init__(self) -> None:
+        from joserfc.jwk import RSAKey
+
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "bench", "alg": "RS256"})
+        self.tokens: dict[int, str] = {}
+        self.expires = int(time.time()) + 6 * 3600  # outlives any run
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "jwt",
+            "issuer": self.ISSUER,
+            "audience": self.AUDIENCE,
+            "algorithms": ["RS256"],
+            "keys": [self.key.as_dict(private=False)],
+        }
+
+    def token(self, index: int) -> str:
+        token = self.tokens.get(index)
+        if token is None:
+            from joserfc import jwt
+
+            claims = {
+                "iss": self.ISSUER,
+                "aud": self.AUDIENCE,
+                "sub": f"user-{index}",
+                "exp": self.expires,
+                "scope": "read",
+            }
+            token = self.tokens[index] = jwt.encode(
+                {"alg": "RS256", "kid": "bench"}, claims, self.key
+            )
+        return token

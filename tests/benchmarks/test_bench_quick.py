@@ -150,6 +150,10 @@ def test_bench_quick_runs_every_scenario_for_every_target(
         for point in outcome["points"]:
             # ssegate's checks are strict whatever it speaks; nchan's are recorded only.
             check_point("tls-http2", "nchan" if target == "nchan_tls" else "ssegate", point)
+    guarded_storm = results["scenarios"]["resume-storm"]["targets"]["ssegate_guard"]
+    assert guarded_storm["status"] == "ok", guarded_storm.get("reason")
+    for point in guarded_storm["points"]:
+        check_point("resume-storm", "ssegate", point)  # every reconnect carried a token
     h2_point = results["scenarios"]["tls-http2"]["targets"]["ssegate_h2"]["points"][0]
     assert (h2_point["protocol"], h2_point["connections"]) == ("h2-tls", h2_point["streams"] // 10)
     for scenario, result in results["scenarios"].items():

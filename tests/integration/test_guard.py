@@ -242,3 +242,26 @@ async def test_challenge_renewal_and_expiry_over_http1_and_http2(
     await h2.close()
     metrics = (await request(gateway.port, "/metrics")).body.decode()
     assert 'ssegate_streams_closed_total{route="/mine",reason="expired"} 1' in metrics
+
+
+async def test_oversized_tokens_are_refused_without_harm(
+    kafka: KafkaCluster, gateways: Gateways, issuer: Issuer, jwks: JwksServer
+) -> None:
+    topic = kafka.new_topic(partitions=1)
+    gateway = guarded_gateway(gateways, topic, jwks)
+    huge = "x" * (64 * 1024)
+    too_big = await request(gateway.port, "/mine", headers=bearer(huge))
+    assert too_big.status == 431  # the header block limit, before any guard
+    in_query = await request(gateway.port, f"/mine?access_token={huge}")
+    assert in_query.status == 431
+    long_token = issuer.token(scope="read:notes " + " ".join(f"r{i}" for i in range(2000)))
+    assert 8192 < len(long_token) < 16 * 1024 - 200
+    refused = await request(gateway.port, "/mine", headers=bearer(long_token))
+    assert (refused.status, refused.header("WWW-Authenticate")) == (
+        401,
+        'Bearer realm="ssegate", error="invalid_token"',
+    )
+    ok = await request(
+        gateway.port, "/mine", headers=bearer(issuer.token(scope="read:notes")), timeout=2
+    )
+    assert ok.status == 200  # and the gateway is fine
