@@ -413,12 +413,12 @@ def guard_ratio(scenario: dict[str, Any]) -> list[str]:
     if not plain.get("server_cpu_s") or not guard.get("server_cpu_s"):
         return []
     ratio = guard["server_cpu_s"] / plain["server_cpu_s"]
-    met = "met" if ratio <= 1.5 else "**not met**"
     return [
-        f"With a JWT guard (RS256, a token per stream) the storm cost the server "
+        f"With a JWT guard (RS256, a token per stream) this run's storm cost the server "
         f"{fmt(guard['server_cpu_s'], 2)} CPU s against {fmt(plain['server_cpu_s'], 2)} "
-        f"without: {ratio:.2f}x (goal: at most 1.5x: {met}); all reopened after "
-        f"{fmt(guard.get('reopen_s'), 2)} s against {fmt(plain.get('reopen_s'), 2)} s.",
+        f"without ({ratio:.2f}x). One pair says little: the storm alone costs 3.4 to 10.5 s "
+        "from run to run; the guard's own cost per reconnect is measured directly by "
+        "`python -m benchmarks.guard_cost` (see the notes above).",
         "",
     ]
 

@@ -10,7 +10,9 @@
     ├── RequestError                a client's request cannot be served as asked (ValueError)
     │   ├── TopicNameError          routing.router: parameters make no valid topic (404)
     │   ├── EventIdError            kafka.eventid: a Last-Event-ID that does not decode
-    │   └── SinceError              subscription: a `?since=` that is no time (400)
+    │   ├── SinceError              subscription: a `?since=` that is no time (400)
+    │   └── TokenError              guard.jwt: an access token that does not verify (401)
+    ├── KeySetError                 guard.keys: a JWK or JWKS that cannot be used
     └── DevKafkaError               the local development broker cannot be fetched or started
         ├── JavaNotFound            no usable `java` (missing, or older than 17)
         ├── MavenError              `mvn` is missing, or fetching the broker jars failed

@@ -27,7 +27,7 @@ from ssegate.errors import ConfigError
 from ssegate.guard.authorize import RouteGuard
 from ssegate.guard.guard import CredentialSources, JwtGuard
 from ssegate.guard.jwt import JwtRules
-from ssegate.guard.keys import KeyError_, RemoteKeys, key_set
+from ssegate.guard.keys import KeySetError, RemoteKeys, key_set
 from ssegate.http.tls import ALPN, CertificateFiles, ServerTls, TlsConfigError, TlsSettings
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
@@ -136,7 +136,7 @@ def _guards(config: Config) -> dict[str, JwtGuard]:
         if isinstance(cfg.keys, list):
             try:
                 keys = key_set(cfg.keys, cfg.algorithms)
-            except KeyError_ as exc:
+            except KeySetError as exc:
                 raise ConfigProblem(("guards", name, "keys"), str(exc)) from None
         else:
             url = cfg.keys or cfg.issuer.rstrip("/") + "/.well-known/jwks.json"

@@ -40,54 +40,54 @@ MAX_JWKS_BYTES = 1024 * 1024
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
-class KeyError_(SsegateError):
+class KeySetError(SsegateError):
     """A JWK or JWKS that cannot be used; the message names which and why."""
 
 
 def usable_key(jwk: Mapping[str, Any], algorithms: Sequence[str]) -> Any | None:
-    """The public key of `jwk` (rule 1), or None when it is not for verifying; KeyError_
+    """The public key of `jwk` (rule 1), or None when it is not for verifying; KeySetError
     when it cannot be read."""
     kty = jwk.get("kty")
     if kty not in KEY_TYPES:
-        raise KeyError_(f"kty {kty!r} is not one of {', '.join(KEY_TYPES)}")
+        raise KeySetError(f"kty {kty!r} is not one of {', '.join(KEY_TYPES)}")
     if jwk.get("use") not in (None, "sig"):
         return None
     if kty == "oct" and not any(a.startswith("HS") for a in algorithms):
-        raise KeyError_("an oct (HMAC) key needs an HS256/384/512 algorithm in `algorithms`")
+        raise KeySetError("an oct (HMAC) key needs an HS256/384/512 algorithm in `algorithms`")
     public = dict(jwk) if kty == "oct" else {k: v for k, v in jwk.items() if k not in _PRIVATE}
     try:
         return import_key(public)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise KeyError_(f"cannot be read: {exc}") from None
+        raise KeySetError(f"cannot be read: {exc}") from None
 
 
 def key_set(jwks: Sequence[Mapping[str, Any]], algorithms: Sequence[str]) -> KeySet:
-    """Inline keys (rule 1): every one must be usable; KeyError_ names the first that is
+    """Inline keys (rule 1): every one must be usable; KeySetError names the first that is
     not, by its index."""
     keys = []
     for index, jwk in enumerate(jwks):
         try:
             key = usable_key(jwk, algorithms)
-        except KeyError_ as exc:
-            raise KeyError_(f"keys[{index}]: {exc}") from None
+        except KeySetError as exc:
+            raise KeySetError(f"keys[{index}]: {exc}") from None
         if key is not None:
             keys.append(key)
     if len(keys) > 1 and any(key.kid is None for key in keys):
-        raise KeyError_("with several keys, each needs a kid")
+        raise KeySetError("with several keys, each needs a kid")
     return KeySet(keys)
 
 
 def parse_jwks(document: Any, algorithms: Sequence[str]) -> KeySet:
     """A fetched JWKS: the usable keys, the others skipped (rule 1)."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise KeyError_('not a JWKS (an object with a "keys" array)')
+        raise KeySetError('not a JWKS (an object with a "keys" array)')
     keys = []
     for jwk in document["keys"]:
         if not isinstance(jwk, dict):
             continue
         try:
             key = usable_key(jwk, algorithms)
-        except KeyError_:
+        except KeySetError:
             continue
         if key is not None:
             keys.append(key)
@@ -147,7 +147,7 @@ class RemoteKeys:
                 try:
                     wait = await self._fetch(client)
                     failures = 0
-                except (httpx.HTTPError, KeyError_, ValueError) as exc:
+                except (httpx.HTTPError, KeySetError, ValueError) as exc:
                     failures += 1
                     self.error = str(exc) or type(exc).__name__
                     logger.warning("JWKS %s: %s (keeping the last good keys)", self.url, self.error)
@@ -158,9 +158,9 @@ class RemoteKeys:
     async def _fetch(self, client: Any) -> float:
         response = await client.get(self.url, headers={"Accept": "application/json"})
         if response.status_code != 200:
-            raise KeyError_(f"answered {response.status_code}")
+            raise KeySetError(f"answered {response.status_code}")
         if len(response.content) > MAX_JWKS_BYTES:
-            raise KeyError_("larger than 1 MiB")
+            raise KeySetError("larger than 1 MiB")
         keys = parse_jwks(response.json(), self.algorithms)
         if self.keys is None or _fingerprint(keys) != _fingerprint(self.keys):
             self.generation += 1

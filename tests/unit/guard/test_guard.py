@@ -11,7 +11,7 @@ from joserfc.jwk import OctKey
 from ssegate.guard.authorize import Authorized, Refused, RouteGuard, authorize
 from ssegate.guard.guard import CredentialSources, JwtGuard, Missing, credential
 from ssegate.guard.jwt import JwtRules
-from ssegate.guard.keys import KeyError_, RemoteKeys, key_set, parse_jwks, time_to_live
+from ssegate.guard.keys import KeySetError, RemoteKeys, key_set, parse_jwks, time_to_live
 from ssegate.http.request import Request
 from ssegate.rejection import Rejection
 from tests.support.tokens import AUDIENCE, ISSUER, Issuer
@@ -123,10 +123,10 @@ def test_remote_keys_not_loaded_yet_answer_503() -> None:
 
 
 def test_key_sets(issuer: Issuer) -> None:
-    with pytest.raises(KeyError_, match=r"keys\[0\]: kty 'XYZ' is not one of"):
+    with pytest.raises(KeySetError, match=r"keys\[0\]: kty 'XYZ' is not one of"):
         key_set([{"kty": "XYZ"}], ("RS256",))
     secret = OctKey.generate_key(256).as_dict()
-    with pytest.raises(KeyError_, match="an oct \\(HMAC\\) key needs an HS256"):
+    with pytest.raises(KeySetError, match="an oct \\(HMAC\\) key needs an HS256"):
         key_set([secret], ("RS256",))
     private = issuer.keys["rsa-1"].as_dict(private=True)
     (public,) = key_set([private], ("RS256",)).keys
@@ -137,7 +137,7 @@ def test_key_sets(issuer: Issuer) -> None:
         {"keys": [{"kty": "XYZ"}, enc, *issuer.jwks()["keys"], "junk"]}, ("RS256",)
     )
     assert [k.kid for k in fetched.keys] == ["rsa-1"]
-    with pytest.raises(KeyError_, match="not a JWKS"):
+    with pytest.raises(KeySetError, match="not a JWKS"):
         parse_jwks([], ("RS256",))
 
 
