@@ -10,6 +10,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster, Record
 from tests.support.pki import client_context, issue
 from tests.support.sse_client import request
+from tests.support.tokens import AUDIENCE, ISSUER, Issuer, JwksServer
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.kafka
@@ -157,3 +159,85 @@ async def test_ten_event_sources_share_one_h2_connection_and_resume_after_a_rest
         assert {outcome for outcome, _ in resumed} <= {"ring", "catchup"}, resumed
         assert sum(int(count) for _, count in resumed) == STREAMS
         await browser.close()
+
+
+RENEWING_PAGE = """<!doctype html>
+<meta charset="utf-8">
+<title>renewing</title>
+<script>
+  window.received = []; window.challenges = 0; window.opens = 0; window.errors = 0;
+  const tokenUrl = "TOKEN_URL";
+  const fresh = async () => (await fetch(tokenUrl)).text();
+  (async () => {
+    let token = await fresh();
+    const source = new EventSource("/mine?access_token=" + encodeURIComponent(token));
+    source.onopen = () => { window.opens += 1; };
+    source.onerror = () => { window.errors += 1; };
+    source.onmessage = (event) => { window.received.push(event.data); };
+    source.addEventListener("challenge", async () => {
+      window.challenges += 1;
+      token = await fresh();
+      await fetch("/mine", {
+        method: "POST",
+        headers: {"Content-Type": "application/x-challenge-response",
+                  "Authorization": "Bearer " + token},
+      });
+    });
+  })();
+</script>
+"""
+
+
+async def test_a_page_renews_its_token_on_challenge_and_never_reconnects(
+    kafka: KafkaCluster, gateways: Gateways, tmp_path: Path, chromium: str
+) -> None:
+    topic = kafka.new_topic(partitions=1)
+    issuer = Issuer()
+    with JwksServer(issuer).running() as jwks:
+        lifetime = 4  # seconds a token lives; the challenge comes 2 s before its end
+        page_file = tmp_path / "renewing.html"
+        page_file.write_text(
+            RENEWING_PAGE.replace("TOKEN_URL", f"{jwks.base}/token?sub=alice&ttl={lifetime}")
+        )
+        guard = {
+            "type": "jwt",
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "keys": jwks.url,
+            "challenge": "2s",
+        }
+        route = {
+            "path": "/mine",
+            "topic": topic,
+            "filters": [{"key": "${guarded['jwt0'].identity}"}],
+            "guarded": {"jwt0": ["read:notes"]},
+        }
+        gateway = gateways(
+            [route], guards={"jwt0": guard}, static={"/renewing.html": str(page_file)}
+        )
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium, args=["--no-sandbox"]
+            )
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{gateway.port}/renewing.html")
+            await page.wait_for_function("window.opens === 1", timeout=15_000)
+            started = time.monotonic()
+            sent = 0
+            # Three token lifetimes and more, a record now and then.
+            while time.monotonic() - started < 3 * lifetime + 2:
+                await asyncio.to_thread(
+                    kafka.produce, topic, [Record(f"note {sent}".encode(), key=b"alice")]
+                )
+                sent += 1
+                await asyncio.sleep(1)
+            await page.wait_for_function(f"window.received.length === {sent}", timeout=15_000)
+            state = await page.evaluate(
+                "({opens: window.opens, errors: window.errors, challenges: window.challenges,"
+                " received: window.received})"
+            )
+            await browser.close()
+    assert state["received"] == [f"note {n}" for n in range(sent)]
+    assert state["challenges"] >= 3
+    assert (state["opens"], state["errors"]) == (1, 0)  # one stream, never reconnected
+    assert jwks.tokens_issued >= 4

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -76,16 +77,22 @@ def unsigned(claims: Mapping[str, Any], alg: str = "none") -> str:
 
 
 class JwksServer:
-    """Serves `issuer.jwks()` at http://127.0.0.1:<port>/jwks.json; counts fetches."""
+    """Serves `issuer.jwks()` at http://127.0.0.1:<port>/jwks.json (counting fetches), and
+    fresh tokens at /token?sub=<identity>&ttl=<seconds> (scope `read:notes`), with CORS, so
+    a page can fetch them as a real identity provider's token endpoint would give them."""
 
     def __init__(self, issuer: Issuer) -> None:
         self.issuer = issuer
         self.fetches = 0
+        self.tokens_issued = 0
         self.failing = False  # answer 503 while set
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path.startswith("/token"):
+                    self._token()
+                    return
                 outer.fetches += 1
                 if outer.failing:
                     self.send_response(503)
@@ -99,11 +106,27 @@ class JwksServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _token(self) -> None:
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                ttl = int(query.get("ttl", "300"))
+                token = outer.issuer.token(
+                    sub=query.get("sub", "alice"), scope="read:notes", exp=int(time.time()) + ttl
+                )
+                outer.tokens_issued += 1
+                body = token.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/jwks.json"
 
     @contextmanager
     def running(self) -> Iterator[JwksServer]:

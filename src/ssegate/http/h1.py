@@ -11,7 +11,8 @@ Theory of operation:
 4. Limits: the header block (URL plus headers) may hold `max_header_bytes` (431 beyond; a
    header line still arriving counts in raw bytes, up to twice that); a request must arrive
    complete within `request_timeout` (408); a body may hold 64 KiB (413). A malformed
-   request gets 400. Each of these answers and closes.
+   request gets 400. Each of these answers and closes, lingering (`_linger`) so that the
+   client reads the answer before the close.
 5. Flow control: the transport pauses writers at 256 KiB buffered and resumes them at 64 KiB;
    a plain connection stops reading meanwhile (its client is not reading the answers);
    a stream reports the resume to its fan-out listener, which writes more catch-up.
@@ -49,6 +50,9 @@ WRITE_LOW = 64 * 1024
 # Pipelined requests are parsed this many bytes at a time, so parsing can stop between
 # slices once the answers owed pass the high-water mark (HttpProtocol._parse).
 PARSE_SLICE = 4096
+# Seconds a connection closed after an error keeps reading what its client still sends, so
+# the client reads the answer before the close (`_linger`).
+LINGER_SECONDS = 2.0
 
 
 class _HeadersTooLarge(Exception):
@@ -393,6 +397,7 @@ class HttpProtocol(asyncio.Protocol):
         *,
         keep_alive: bool,
         head: bool = False,
+        linger: bool = False,
     ) -> None:
         transport = self.transport
         # Fix: once a stream owns the connection nothing else is written to it. Bytes that
@@ -404,6 +409,8 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(response_bytes(status, headers, body, keep_alive=keep_alive, head=head))
         if keep_alive:
             self._arm(self._keepalive_timeout, self._on_idle)
+        elif linger and transport.can_write_eof():
+            self._linger(transport)
         else:
             self._close()
 
@@ -426,6 +433,7 @@ class HttpProtocol(asyncio.Protocol):
             [("Content-Type", "text/plain; charset=utf-8")],
             message.encode(),
             keep_alive=False,
+            linger=True,
         )
 
     def _fail(self) -> None:
@@ -466,6 +474,18 @@ class HttpProtocol(asyncio.Protocol):
         self._unparsed = b""
         if self.transport is not None:
             self.transport.abort()
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """After an error answer to a request not read in full (400, 408, 413, 431): send
+        the answer and a FIN, and go on reading (and discarding) until the client closes, or
+        for LINGER_SECONDS (fix). Closing at once with the client's bytes unread made the
+        kernel send a reset, which can reach the client before the answer: a 64 KiB header
+        got `connection reset` instead of its 431. nginx's lingering close does the same.
+        (TLS has no half-close: there the connection closes at once.)"""
+        self._closing = True
+        self._unparsed = b""
+        transport.write_eof()  # after the unsent bytes
+        self._arm(LINGER_SECONDS, self.abort)
 
     def _close(self) -> None:
         self._closing = True

@@ -106,6 +106,7 @@ class FakeTransport:
         self.limits: tuple[int | None, int | None] | None = None
         self.reading = True
         self.writes = 0  # calls to write()
+        self.eof_written = False
 
     def write(self, data: bytes) -> None:
         self.writes += 1
@@ -115,6 +116,14 @@ class FakeTransport:
             self.written += data
 
     def close(self) -> None:
+        self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """A half-close (the protocol lingers): nothing more may be written either."""
+        self.eof_written = True
         self.closed = True
 
     def abort(self) -> None:

@@ -10,7 +10,7 @@ from typing import cast
 import pytest
 
 from ssegate.http.exchange import Exchange
-from ssegate.http.h1 import MAX_BODY, HttpProtocol
+from ssegate.http.h1 import LINGER_SECONDS, MAX_BODY, HttpProtocol
 from ssegate.sse.stream import CloseReason
 from tests.unit.http.harness import (
     BOOM_PATH,
@@ -547,3 +547,16 @@ def test_a_close_with_unsent_answers_is_bounded_too() -> None:
     (write_timer,) = write_timers(conn)
     write_timer.fire()
     assert transport.aborted
+
+
+def test_an_error_answer_lingers_so_the_client_reads_it_before_the_close() -> None:
+    # Closing with the client's bytes unread would make the kernel send a reset, which may
+    # overtake the 431: the answer goes out with a FIN, reading goes on and is discarded.
+    conn = Connection(max_header_bytes=1024).feed(b"GET / HTTP/1.1\r\nX: a", b"a" * 3000)
+    assert conn.output == _431(1024)
+    assert conn.transport.eof_written
+    assert not conn.transport.aborted
+    conn.feed(b"a" * 5000 + b"\r\n\r\nGET / HTTP/1.1\r\n\r\n")  # discarded, never answered
+    assert conn.output == _431(1024)
+    assert conn.fire() == LINGER_SECONDS  # then dropped, if the client has not closed
+    assert conn.transport.aborted
