@@ -73,6 +73,7 @@ class H2Protocol(asyncio.Protocol):
 
     __slots__ = (
         "_closing",
+        "_discarding",
         "_flush_handle",
         "_guard",
         "_idle_timer",
@@ -136,6 +137,7 @@ class H2Protocol(asyncio.Protocol):
         self._reading = False  # inside data_received: it writes the batch at its end
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing = False  # GOAWAY sent: no new streams
+        self._discarding = False  # closed for writing: what arrives is discarded
 
     def __repr__(self) -> str:
         return f"<H2Protocol {self.client_ip} streams={len(self.streams)}>"
@@ -181,7 +183,7 @@ class H2Protocol(asyncio.Protocol):
             stream.writable()
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self._discarding:
             return
         flood = self._guard.feed(data)
         if flood is not None:
@@ -262,13 +264,10 @@ class H2Protocol(asyncio.Protocol):
         self._drain_blocked()
 
     def _on_terminated(self, event: ConnectionTerminated) -> None:
-        """The client's GOAWAY: it opens no more streams. After an error, close; else the
-        open streams go on and the connection closes after the last (RFC 9113 §6.8)."""
-        if event.error_code != ErrorCodes.NO_ERROR:
-            self._closing = True
-            if self.transport is not None:
-                self.transport.close()
-            return
+        """The client's GOAWAY: it opens no more streams; the open ones go on and the
+        connection closes after the last (RFC 9113 §6.8). Its error code changes nothing:
+        unknown codes must not trigger special behaviour (§7), and a client that failed
+        closes the connection itself."""
         # h2 (4.x) treats a received GOAWAY as the end of everything, even the PING
         # acknowledgements and END_STREAMs the open streams still need: keep it serving.
         self.h2.state_machine.state = ConnectionState.SERVER_OPEN
@@ -443,20 +442,27 @@ class H2Protocol(asyncio.Protocol):
         if code is not None:
             self.h2.close_connection(error_code=code)
         self._take_h2_output()
-        self._flush()
-        if self.transport is not None:
-            self.transport.close()
-            self.loop.call_later(GOAWAY_FLUSH_SECONDS, self.abort)
+        self._close(GOAWAY_FLUSH_SECONDS)
 
-    def _close(self) -> None:
+    def _close(self, within: float = END_FLUSH_SECONDS) -> None:
+        """Send what is owed and a FIN, then read and discard what the client still sends,
+        dropping the connection after `within` seconds (a client that reads nothing more
+        would hold it; an ended HTTP/1.1 stream gets END_FLUSH_SECONDS too). Closing with
+        the client's frames unread made the kernel send a reset that could overtake our
+        GOAWAY (h2spec saw `connection reset`); TLS has no half-close: it closes."""
         self._cancel_idle()
         self._flush()
-        if self.transport is not None:
-            self.transport.close()  # after the unsent bytes
-            if self.transport.get_write_buffer_size():
-                # A client that reads nothing more would hold them: as an ended HTTP/1.1
-                # stream, it gets END_FLUSH_SECONDS.
-                self.loop.call_later(END_FLUSH_SECONDS, self.abort)
+        transport = self.transport
+        if transport is None or self._discarding:
+            return
+        self._discarding = True
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(within, self.abort)
+            return
+        transport.close()  # after the unsent bytes
+        if transport.get_write_buffer_size():
+            self.loop.call_later(within, self.abort)
 
     def _arm_idle(self) -> None:
         self._cancel_idle()

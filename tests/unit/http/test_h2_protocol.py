@@ -400,8 +400,17 @@ def test_a_client_goaway_still_gets_its_ping_answered() -> None:
     assert (0x6, 0x1, 0, b"pingpong") in raw_frames(bytes(session.transport.written[written:]))
 
 
-def test_a_client_goaway_with_an_error_closes_at_once() -> None:
+def test_a_client_goaway_with_any_error_code_lets_open_streams_finish() -> None:
+    # RFC 9113 §7: unknown error codes trigger nothing special; the client closes if it
+    # must. The connection half-closes once its last stream has ended.
     session = H2Session()
-    open_stream(session)
-    session.send_raw(frame(0x7, 0, 0, struct.pack(">II", 0, ErrorCodes.INTERNAL_ERROR)))
-    assert session.transport.closed
+    _, stream, listener = open_stream(session)
+    session.send_raw(frame(0x7, 0, 0, struct.pack(">II", 0, 0xFF)) + frame(0x6, 0, 0, b"pingpong"))
+    assert not session.transport.closed
+    assert listener.closed == []
+    stream.end(CloseReason.SHUTDOWN)
+    session.loop.run_soon()
+    assert session.transport.eof_written  # a FIN; what still arrives is discarded
+    written = len(session.transport.written)
+    session.send_raw(frame(0x6, 0, 0, b"pingpong"))
+    assert len(session.transport.written) == written
