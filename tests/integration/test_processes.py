@@ -163,6 +163,19 @@ def _workers(gateway: GatewayProcess) -> list[psutil.Process]:
     return psutil.Process(gateway.process.pid).children()
 
 
+def _listening_workers(gateway: GatewayProcess) -> int:
+    """Workers with a listening socket on the gateway's port (`/ready` answers as soon as
+    one does; the other may still be importing)."""
+    listening = 0
+    for worker in _workers(gateway):
+        with contextlib.suppress(psutil.Error):
+            listening += any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == gateway.port
+                for c in worker.net_connections(kind="tcp")
+            )
+    return listening
+
+
 def _streams_per_worker(gateway: GatewayProcess) -> dict[int, int]:
     counts = {}
     for worker in _workers(gateway):
@@ -181,6 +194,10 @@ async def test_two_workers_share_the_streams_and_drain_on_sigterm(
     topic = kafka.new_topic(partitions=3)
     gateway = gateways(
         [{"path": "/p", "topic": topic}], args=("--workers", "2"), server={"shutdown_timeout": "3s"}
+    )
+    # Fix: streams opened while the second worker still started all went to the first.
+    await until(
+        lambda: _listening_workers(gateway), 30, accept=lambda n: n == 2, message="both workers"
     )
     streams = [await open_stream(gateway.port, "/p") for _ in range(60)]
     kafka.produce(topic, _quotes("AAPL", 10))
