@@ -23,12 +23,15 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # Local Kafka, topic `events`, a stock-price producer and the gateway on port 7114.
+# EXAMPLE picks a directory of examples/: fanout (default), or secure (a JWT guard, with the
+# demo's own token issuer on port 7115: examples/secure/ssegate.yaml says how to get a token).
+EXAMPLE ?= fanout
 demo: $(STAMP)
-	$(BIN)/ssegate demo --config examples/fanout/ssegate.yaml
+	$(BIN)/ssegate demo --config examples/$(EXAMPLE)/ssegate.yaml
 
 # The same over HTTPS, with a certificate from a local CA the demo makes (docs/tls.md).
 demo-tls: $(STAMP)
-	$(BIN)/ssegate demo --tls --config examples/fanout/ssegate.yaml
+	$(BIN)/ssegate demo --tls --config examples/$(EXAMPLE)/ssegate.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

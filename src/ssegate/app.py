@@ -3,11 +3,14 @@ live in the steps it calls.
 
 Order of decisions for a request (each failure answers and stops):
 1. built-in endpoints: `/health`, `/ready`, `/metrics`; then configured static files;
-2. a route whose path template matches, else 404;
+2. a route whose path template matches, else 404 (with the CORS headers an allowed origin
+   gets: every answer of the route space carries them, errors included);
 3. the cross-origin policy (403) and preflight `OPTIONS` (204);
-4. the subscription step (`ssegate.subscription`): method, `Last-Event-ID`, topic, `since`;
-5. admission (`ssegate.admission`): room for one more stream, else 429 or 503;
-6. 200: the stream opens with its initial comment and `retry:`, and joins the fan-out.
+4. the route's guard (`ssegate.guard`): 401, 403, or 404 for a hidden route; a
+   challenge-response POST renews the caller's sessions (204);
+5. the subscription step (`ssegate.subscription`): method, `Last-Event-ID`, topic, `since`;
+6. admission (`ssegate.admission`): room for one more stream, else 429 or 503;
+7. 200: the stream opens with its initial comment and `retry:`, and joins the fan-out.
 """
 
 from __future__ import annotations
@@ -100,13 +103,16 @@ class Gateway:
         if static is not None:
             self._serve_static(exchange, *static)
             return
-        match = self.router.match(path)
-        if match is None:
-            exchange.respond(404, TEXT, f"no route for {path}\n".encode())
-            return
-        route, params = match
         origin = request.header("origin")
         host = request.header("host")
+        match = self.router.match(path)
+        if match is None:
+            # With the allowed origin's CORS headers, as every answer of the route space
+            # (Zilla's too): a cross-origin page can then see the status.
+            cors = self.cors.check(origin, host, request.scheme)
+            exchange.respond(404, [*TEXT, *cors.headers], f"no route for {path}\n".encode())
+            return
+        route, params = match
         if request.method == "OPTIONS":
             preflight = self.cors.preflight(
                 origin,
@@ -133,7 +139,7 @@ class Gateway:
             if isinstance(decision, Refused):
                 if decision.rejection.status is HTTPStatus.NOT_FOUND:
                     # Hidden (`unauthorized: 404`): exactly the answer of a missing route.
-                    exchange.respond(404, TEXT, f"no route for {path}\n".encode())
+                    exchange.respond(404, [*TEXT, *cors.headers], f"no route for {path}\n".encode())
                     return
                 rejection = decision.rejection
                 exchange.respond(

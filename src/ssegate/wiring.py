@@ -29,6 +29,7 @@ from ssegate.guard.guard import CredentialSources, JwtGuard
 from ssegate.guard.jwt import JwtRules
 from ssegate.guard.keys import KeySetError, RemoteKeys, key_set
 from ssegate.http.tls import ALPN, CertificateFiles, ServerTls, TlsConfigError, TlsSettings
+from ssegate.observe.logs import redact_parameter
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
 
 __all__ = ["CompiledConfig", "compile_config", "load", "parse"]
@@ -129,7 +130,8 @@ def _listeners_tls(config: Config, base_dir: Path) -> tuple[ServerTls | None, ..
 
 def _guards(config: Config) -> dict[str, JwtGuard]:
     """A `JwtGuard` per configured guard: inline keys read now (a bad one is a problem of
-    the configuration), a JWKS URL left for the server to fetch."""
+    the configuration), a JWKS URL, given or discovered from the issuer, left for the server
+    to fetch."""
     built: dict[str, JwtGuard] = {}
     for name, cfg in config.guards.items():
         keys: KeySet | RemoteKeys
@@ -138,9 +140,10 @@ def _guards(config: Config) -> dict[str, JwtGuard]:
                 keys = key_set(cfg.keys, cfg.algorithms)
             except KeySetError as exc:
                 raise ConfigProblem(("guards", name, "keys"), str(exc)) from None
-        else:
-            url = cfg.keys or cfg.issuer.rstrip("/") + "/.well-known/jwks.json"
-            keys = RemoteKeys(url, cfg.algorithms)
+        elif cfg.keys is not None:
+            keys = RemoteKeys(cfg.keys, cfg.algorithms)
+        else:  # OpenID discovery, else <issuer>/.well-known/jwks.json (docs/security.md)
+            keys = RemoteKeys.discover(cfg.issuer, cfg.algorithms)
         rules = JwtRules(
             issuer=cfg.issuer,
             audience=cfg.audience,
@@ -155,6 +158,8 @@ def _guards(config: Config) -> dict[str, JwtGuard]:
             header=cfg.credentials.header,
             query=cfg.credentials.query,
         )
+        if cfg.credentials.query is not None:
+            redact_parameter(cfg.credentials.query)  # a token: never in a logged URL
         challenge = float(cfg.challenge) if cfg.challenge is not None else None
         built[name] = JwtGuard(name, rules, keys, sources, challenge)
     return built

@@ -8,8 +8,6 @@ import asyncio
 import base64
 import hashlib
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.async_api import async_playwright
 
+from tests.support.browser import chromium_binary
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaCluster, Record
 from tests.support.pki import client_context, issue
@@ -53,23 +52,7 @@ PAGE = """<!doctype html>
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """Debian's chromium, installed here when missing (no browser downloads work here)."""
-    binary = shutil.which("chromium")
-    if binary is None:
-        for command in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-        ):
-            subprocess.run(
-                command,
-                check=True,
-                capture_output=True,
-                timeout=900,
-                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
-        binary = shutil.which("chromium")
-    assert binary is not None, "chromium is not installed and apt-get did not install it"
-    return binary
+    return chromium_binary()
 
 
 def spki_pin(certificate: Path) -> str:

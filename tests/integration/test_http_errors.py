@@ -223,3 +223,32 @@ async def test_cross_origin_policy(
         headers={"Origin": "https://other.example", "Access-Control-Request-Method": "GET"},
     )
     assert denied.status == 403
+
+
+async def test_errors_of_the_route_space_carry_cors_headers(
+    kafka: KafkaCluster, gateways: Callable[..., GatewayProcess]
+) -> None:
+    """A cross-origin page sees why it failed (404, 405, 400), as with Zilla; an origin
+    that is not allowed gets no CORS headers on any answer."""
+    topic = kafka.new_topic(partitions=1)
+    gateway = gateways(
+        [{"path": "/w", "topic": topic}],
+        cors={"policy": "cross-origin", "allow": {"origins": ["https://app.example"]}},
+    )
+    app = {"Origin": "https://app.example"}
+    allowed = [("Access-Control-Allow-Origin", "https://app.example"), ("Vary", "Origin")]
+    missing = await request(gateway.port, "/nothing", headers=app)
+    assert (missing.status, missing.body) == (404, b"no route for /nothing\n")
+    assert [
+        h for h in missing.headers if h[0] in ("Access-Control-Allow-Origin", "Vary")
+    ] == allowed
+    for method, status in (("POST", 405), ("DELETE", 405)):
+        answer = await request(gateway.port, "/w", method=method, headers=app)
+        assert answer.status == status
+        assert answer.header("Access-Control-Allow-Origin") == "https://app.example"
+    bad_since = await request(gateway.port, "/w?since=yesterday", headers=app)
+    assert bad_since.status == 400
+    assert bad_since.header("Access-Control-Allow-Origin") == "https://app.example"
+    other = await request(gateway.port, "/nothing", headers={"Origin": "https://other.example"})
+    assert other.status == 404
+    assert other.header("Access-Control-Allow-Origin") is None

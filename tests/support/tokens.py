@@ -76,16 +76,27 @@ def unsigned(claims: Mapping[str, Any], alg: str = "none") -> str:
     return f"{header}.{b64(json.dumps(dict(claims)).encode())}."
 
 
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
 class JwksServer:
     """Serves `issuer.jwks()` at http://127.0.0.1:<port>/jwks.json (counting fetches), and
     fresh tokens at /token?sub=<identity>&ttl=<seconds> (scope `read:notes`), with CORS, so
-    a page can fetch them as a real identity provider's token endpoint would give them."""
+    a page can fetch them as a real identity provider's token endpoint would give them.
+
+    By default the JWKS is served at every other path too. Set `jwks_path` to serve it at
+    that path only (404 elsewhere), and `discovery` to answer
+    /.well-known/openid-configuration: a dict is served as the document (JSON, see
+    `openid_configuration`), bytes as they are, an int as a bare status (404, 503)."""
 
     def __init__(self, issuer: Issuer) -> None:
         self.issuer = issuer
         self.fetches = 0
+        self.discoveries = 0  # requests for the discovery document, when `discovery` is set
         self.tokens_issued = 0
-        self.failing = False  # answer 503 while set
+        self.failing = False  # answer 503 to JWKS requests while set
+        self.jwks_path: str | None = None
+        self.discovery: dict[str, Any] | bytes | int | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,15 +104,37 @@ class JwksServer:
                 if self.path.startswith("/token"):
                     self._token()
                     return
+                if outer.discovery is not None and self.path == DISCOVERY_PATH:
+                    outer.discoveries += 1
+                    self._discovery(outer.discovery)
+                    return
+                if outer.jwks_path is not None and self.path != outer.jwks_path:
+                    self._status(404)
+                    return
                 outer.fetches += 1
                 if outer.failing:
-                    self.send_response(503)
-                    self.end_headers()
+                    self._status(503)
                     return
                 body = json.dumps(outer.issuer.jwks()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "max-age=60")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _status(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _discovery(self, answer: dict[str, Any] | bytes | int) -> None:
+                if isinstance(answer, int):
+                    self._status(answer)
+                    return
+                body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -128,9 +161,23 @@ class JwksServer:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.url = f"{self.base}/jwks.json"
 
+    def openid_configuration(self, **overrides: Any) -> dict[str, Any]:
+        """A discovery document naming this server: its base URL as the issuer (the one a
+        guard discovering from it is configured with), its JWKS URL, with `overrides`."""
+        document: dict[str, Any] = {
+            "issuer": self.base,
+            "jwks_uri": self.url,
+            "token_endpoint": f"{self.base}/token",
+        }
+        document.update(overrides)
+        return document
+
     @contextmanager
     def running(self) -> Iterator[JwksServer]:
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polling for shutdown every 50 ms (not 0.5 s): stopping it does not slow each test.
+        thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         try:
             yield self

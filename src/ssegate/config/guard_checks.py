@@ -61,7 +61,8 @@ def _check_guard(where: ConfigPath, name: str, guard: GuardConfig) -> None:
     if guard.keys is None and not guard.issuer.startswith(("https://", "http://")):
         _fail(
             (*where, "keys"),
-            "required when the issuer is not a URL (the default is <issuer>/.well-known/jwks.json)",
+            "required when the issuer is not a URL (without keys, they are found from "
+            "<issuer>/.well-known/openid-configuration, else <issuer>/.well-known/jwks.json)",
         )
     for field in ("roles", "identity"):
         if not CLAIM_PATH.fullmatch(getattr(guard, field)):

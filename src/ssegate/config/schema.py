@@ -195,7 +195,8 @@ class GuardConfig(_Section, frozen=True):
     type: Literal["jwt"]
     issuer: str  # `iss` must equal it
     audience: str  # `aud` must contain it
-    # Inline JWKs, a JWKS URL, or none: then `<issuer>/.well-known/jwks.json`.
+    # Inline JWKs, a JWKS URL, or none: then the `jwks_uri` of the issuer's OpenID discovery
+    # document, `<issuer>/.well-known/jwks.json` when it has none (404).
     keys: list[dict[str, Any]] | str | None = None
     # The signature algorithms accepted; a token's `alg` must be one and match its key's.
     algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256", "ES256"])

@@ -8,14 +8,19 @@ from pathlib import Path
 
 import yaml
 
+from ssegate.demo.issuer import AUDIENCE, USERS, DemoIssuer
 from ssegate.demo.localca import ensure_local_tls
 from ssegate.demo.producer import PriceFeed
 from ssegate.devkafka import DevKafka, default_home
 from ssegate.devkafka.topics import create_topic
+from ssegate.errors import ConfigError
 from ssegate.server import run
 from ssegate.wiring import CompiledConfig, load, parse
 
 TOPIC = "events"
+# A guard whose issuer is a plain-HTTP loopback URL gets the demo's own token issuer on
+# that port (`ssegate.demo.issuer`); a real identity provider is never on such a URL.
+DEMO_ISSUER_PREFIX = "http://127.0.0.1:"
 
 
 def _say(message: str) -> None:
@@ -30,6 +35,7 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
     broker = DevKafka(state / "demo-kafka", progress=lambda m: _say(f"kafka: {m}"))
     info = broker.start(port=port)
     feed: PriceFeed | None = None
+    issuers: list[DemoIssuer] = []
     try:
         create_topic(info.bootstrap, TOPIC, partitions=3, exist_ok=True)
         os.environ["KAFKA_BOOTSTRAP"] = info.bootstrap
@@ -38,6 +44,7 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
             compiled, ca = _over_https(config_path, state / "demo-tls")
         else:
             compiled = load(config_path)
+        issuers = _start_issuers(compiled)
         feed = PriceFeed(info.bootstrap, TOPIC)
         feed.start()
         _say(f"producing stock prices to topic {TOPIC!r} at {info.bootstrap}")
@@ -48,13 +55,18 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
             base = f"http://{host}:{http_port}" if ca is None else f"https://localhost:{http_port}"
             browser, curl = ("", "") if ca is None else (f" that trusts {ca}", f"--cacert {ca} ")
             _say(f"open {base}/ in a browser{browser}, or try:")
-            print(f"  curl -N {curl}{base}/events/AAPL/nasdaq", flush=True)
+            if issuers:
+                _how_to_get_a_token(issuers[0], f"{curl}{base}")
+            else:
+                print(f"  curl -N {curl}{base}/events/AAPL/nasdaq", flush=True)
             _say("Ctrl-C stops everything")
 
         run(compiled, on_listening=listening)
     finally:
         if feed is not None:
             feed.stop()
+        for issuer in issuers:
+            issuer.stop()
         broker.stop()
         _say("stopped")
     return 0
@@ -71,3 +83,33 @@ def _over_https(config_path: Path, directory: Path) -> tuple[CompiledConfig, Pat
     compiled = parse(text, source=f"{config_path} (over HTTPS)", base_dir=config_path.parent)
     _say(f"HTTPS with a certificate from the demo's own CA: {local.ca}")
     return compiled, local.ca
+
+
+def _start_issuers(compiled: CompiledConfig) -> list[DemoIssuer]:
+    """The demo's token issuer for each guard that names one (DEMO_ISSUER_PREFIX)."""
+    issuers = []
+    for name, guard in compiled.config.guards.items():
+        if not guard.issuer.startswith(DEMO_ISSUER_PREFIX):
+            continue
+        port = guard.issuer.removeprefix(DEMO_ISSUER_PREFIX).rstrip("/")
+        if not port.isdigit() or guard.audience != AUDIENCE:
+            raise ConfigError(
+                f"guards.{name}: the demo serves tokens for issuer {DEMO_ISSUER_PREFIX}<port>"
+                f" and audience {AUDIENCE}; this guard names {guard.issuer} and {guard.audience}"
+            )
+        issuer = DemoIssuer(port=int(port))
+        issuer.start()
+        issuers.append(issuer)
+        users = ", ".join(f"{n} ({u.scope or 'no roles'}, desk {u.desk})" for n, u in USERS.items())
+        _say(f"token issuer {issuer.issuer} for guard {name!r}; users: {users}")
+    return issuers
+
+
+def _how_to_get_a_token(issuer: DemoIssuer, base: str) -> None:
+    """What a reader of the console types: a token from the issuer, then a stream with it."""
+    print(
+        f"  TOKEN=$(curl -s -d grant_type=client_credentials -u alice:alice {issuer.issuer}/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        flush=True,
+    )
+    print(f'  curl -N -H "Authorization: Bearer $TOKEN" {base}/quotes/AAPL', flush=True)

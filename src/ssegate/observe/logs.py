@@ -8,14 +8,32 @@ import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# `access_token=...` in a URL, and `Bearer ...` in a header value, wherever they appear.
-_SECRETS = re.compile(r"((?:access_token=)|(?:[Bb]earer\s+))[^\s&\"']+")
+# `<name>=...` in a URL for each secret query parameter (`access_token`, and whatever a
+# guard's `credentials.query` names), and `Bearer ...` in a header value, wherever they are.
+_SECRET_PARAMETERS = {"access_token"}
 _DIGITS = re.compile(r"\d+")
 
 
+def _secrets_pattern(names: set[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(name) + "=" for name in sorted(names))
+    return re.compile(rf"((?<![\w-])(?:{alternatives})|(?:[Bb]earer\s+))[^\s&\"']+")
+
+
+_SECRETS = _secrets_pattern(_SECRET_PARAMETERS)
+
+
+def redact_parameter(name: str) -> None:
+    """Redact query parameter `name` from now on too (a guard's token parameter)."""
+    global _SECRETS
+    if name not in _SECRET_PARAMETERS:
+        _SECRET_PARAMETERS.add(name)
+        _SECRETS = _secrets_pattern(_SECRET_PARAMETERS)
+
+
 def redact(text: str) -> str:
-    """`text` with every `access_token=` and `Bearer` value replaced by `[redacted]`."""
-    if "access_token=" in text or "earer" in text:
+    """`text` with the value of every secret query parameter and `Bearer` credential
+    replaced by `[redacted]`."""
+    if "=" in text or "earer" in text:
         return _SECRETS.sub(r"\1[redacted]", text)
     return text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ssegate.observe.logs import RedactSecrets, SuppressRepeats
+from ssegate.observe.logs import RedactSecrets, SuppressRepeats, redact, redact_parameter
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -18,6 +18,15 @@ def test_tokens_are_redacted() -> None:
     record = _record("header Authorization: Bearer eyJ0eXAi.x.y")
     RedactSecrets().filter(record)
     assert record.getMessage() == "header Authorization: Bearer [redacted]"
+
+
+def test_a_guards_own_token_parameter_is_redacted_too() -> None:
+    url = "/events?jwt=eyJhbGciOi.abc.def&ticket=eyJ.x.y&my_jwt=kept"
+    assert redact(url) == url  # not secret until a guard says so
+    redact_parameter("jwt")
+    redact_parameter("ticket")
+    assert redact(url) == "/events?jwt=[redacted]&ticket=[redacted]&my_jwt=kept"
+    assert redact("?access_token=a.b.c") == "?access_token=[redacted]"
 
 
 def test_repeats_are_suppressed_then_counted() -> None:
