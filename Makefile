@@ -23,8 +23,9 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # Local Kafka, topic `events`, a stock-price producer and the gateway on port 7114.
-# EXAMPLE picks a directory of examples/: fanout (default), or secure (a JWT guard, with the
-# demo's own token issuer on port 7115: examples/secure/ssegate.yaml says how to get a token).
+# EXAMPLE picks a directory of examples/: fanout (default); secure (a JWT guard, with the
+# demo's own token issuer on port 7115: examples/secure/ssegate.yaml says how to get a token);
+# avro (Avro records and a schema registry on port 7116, fetched on first use; Java 21+).
 EXAMPLE ?= fanout
 demo: $(STAMP)
 	$(BIN)/ssegate demo --config examples/$(EXAMPLE)/ssegate.yaml
@@ -59,8 +60,8 @@ clean:
 
 # --- Benchmarks (benchmarks/README.md, docs/performance.md) -------------------------------
 # `make bench` runs every scenario (about 30 minutes); `make bench SCENARIO=fanout` one of
-# idle, fanout, filtered, resume-storm, catch-up, workers, overload. Peers are installed on first use
-# (benchmarks/.venv-peers, apt-get nginx + libnginx-mod-nchan).
+# idle, fanout, filtered, resume-storm, catch-up, workers, overload, tls-http2, schemas.
+# Peers are installed on first use (benchmarks/.venv-peers, apt-get nginx + libnginx-mod-nchan).
 SCENARIO ?=
 BENCH_TOOLS := benchmarks/.venv-tools/bin/python
 

@@ -14,6 +14,7 @@ import time
 from array import array
 from typing import Any
 
+from benchmarks.records import avro_timestamp
 from benchmarks.stats import percentiles_ms
 
 TIMESTAMP = re.compile(rb',"t":(\d+)')
@@ -22,8 +23,9 @@ TIMESTAMP = re.compile(rb',"t":(\d+)')
 class KafkaLatencyProbe:
     """A consumer thread measuring produce-to-consume latency on one topic."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, encoding: str = "json") -> None:
         self.bootstrap = bootstrap
+        self.avro = encoding == "avro"  # records.py: `t` is the third Avro field
         self.topic = topic
         self.partitions = partitions
         self.samples: array[int] = array("q")
@@ -71,6 +73,11 @@ class KafkaLatencyProbe:
                 for message in messages:
                     value = message.value()
                     if message.error() is None and value:
+                        if self.avro:
+                            sent = avro_timestamp(value)
+                            if sent is not None:
+                                self.samples.append(now - sent)
+                            continue
                         found = TIMESTAMP.search(value, 0, 80)
                         if found:
                             self.samples.append(now - int(found[1]))

@@ -28,6 +28,8 @@ TARGET_ORDER = (
     "python_stack",
     "ssegate_handshakes",
     "ssegate_guard",
+    "ssegate_avro",
+    "ssegate_json",
 )
 SHORT = {
     "ssegate": "ssegate",
@@ -38,6 +40,8 @@ SHORT = {
     "nchan": "nchan",
     "nchan_tls": "nchan TLS",
     "python_stack": "Python stack",
+    "ssegate_avro": "ssegate Avro",
+    "ssegate_json": "ssegate JSON",
 }
 COLOURS = {"ssegate": "tab:blue", "nchan": "tab:green", "python_stack": "tab:red"}
 
@@ -1022,12 +1026,16 @@ def render(results: dict[str, Any], images: list[str], notes: str) -> str:
         from benchmarks.report_tls import tls_section  # it imports this module's helpers
 
         lines += tls_section(scenarios["tls-http2"])
+    if "schemas" in scenarios:
+        from benchmarks.report_schemas import schemas_section  # it imports this module's helpers
+
+        lines += schemas_section(scenarios["schemas"])
     lines += profile_section(results)
     lines += [
         "## How to reproduce",
         "",
         "```sh",
-        "make bench                      # every scenario, full size (about 21 minutes here)",
+        "make bench                      # every scenario, full size (about 32 minutes here)",
         "make bench SCENARIO=fanout      # one scenario; the others stay in latest.json",
         "make bench-quick                # every scenario, small, ssegate and both peers (CI)",
         "make bench-report               # this page and its plots from latest.json",

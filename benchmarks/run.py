@@ -35,6 +35,7 @@ from benchmarks.scenarios import (
     idle,
     overload,
     resume_storm,
+    schemas,
     tls_http2,
     workers,
 )
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "workers": workers.run,
     "overload": overload.run,
     "tls-http2": tls_http2.run,
+    "schemas": schemas.run,
 }
 TARGETS = ("ssegate", "python_stack", "nchan")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -8,7 +8,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from benchmarks.producers.pacing import Paced, ProducerHandle
-from benchmarks.records import make_record
+from benchmarks.records import record_encoder
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -40,12 +40,14 @@ def _paced_main(
     sent: Synchronized[int],
     errors: Synchronized[int],
     shared_rate: Synchronized[float],
+    encoding: str = "json",
 ) -> None:
     from confluent_kafka import Producer
 
     producer = Producer(producer_config(bootstrap))
     producer.list_topics(topic, timeout=30)
     encoded_keys = [key.encode() for key in keys]
+    make_record = record_encoder(encoding)
     seqs = [0] * len(keys)
     failed = 0
 
@@ -91,16 +93,26 @@ def kafka_producer(
     keys: list[str],
     rate: float,
     partitions: list[int] | None = None,
+    encoding: str = "json",
 ) -> ProducerHandle:
-    """A paced producer; `partitions[i]` pins key i to a partition (None: by key hash)."""
+    """A paced producer; `partitions[i]` pins key i to a partition (None: by key hash).
+    `encoding`: the records as JSON, or as Avro (records.py)."""
     return ProducerHandle(
         _paced_main,
         keys,
-        {"bootstrap": bootstrap, "topic": topic, "rate": rate, "partitions": partitions},
+        {
+            "bootstrap": bootstrap,
+            "topic": topic,
+            "rate": rate,
+            "partitions": partitions,
+            "encoding": encoding,
+        },
     )
 
 
-def produce_bulk(bootstrap: str, topic: str, keys: list[str], count: int) -> dict[str, int]:
+def produce_bulk(
+    bootstrap: str, topic: str, keys: list[str], count: int, encoding: str = "json"
+) -> dict[str, int]:
     """Produce `count` records as fast as librdkafka takes them; the last seq per key."""
     from confluent_kafka import Producer
 
@@ -109,6 +121,7 @@ def produce_bulk(bootstrap: str, topic: str, keys: list[str], count: int) -> dic
     config["batch.size"] = 1_000_000
     producer = Producer(config)
     encoded_keys = [key.encode() for key in keys]
+    make_record = record_encoder(encoding)
     seqs = [0] * len(keys)
     for index in range(count):
         slot = index % len(keys)

@@ -51,6 +51,22 @@ class TlsSizes:
 
 
 @dataclass(frozen=True)
+class SchemasSizes:
+    """The `schemas` scenario (schemas.py): an Avro topic against the same JSON topic."""
+
+    rate: float  # records/s of every stream point
+    keys: int  # keyed points: stream i subscribes to key i mod keys
+    keyed_streams: tuple[int, ...]  # streams of each keyed point
+    fanout_streams: tuple[int, ...]  # streams of each fan-out point (every record to each)
+    window: float  # seconds measured per stream point
+    # Each stream point runs this many times, the targets taking turns; the model's cost is
+    # the median of the rounds' differences (it is a small share of the server's CPU).
+    rounds: int
+    catchup_records: int
+    catchup_timeout: float
+
+
+@dataclass(frozen=True)
 class Sizes:
     """How big a run is: `full` (make bench) or `quick` (make bench-quick, CI)."""
 
@@ -73,6 +89,7 @@ class Sizes:
     profile_seconds: float  # py-spy on ssegate at `profile_point` of fanout; 0: no profile
     overload: OverloadSizes
     tls: TlsSizes
+    schemas: SchemasSizes
     profile_point: tuple[int, float] = (10_000, 100.0)
 
 
@@ -106,6 +123,16 @@ FULL = Sizes(
         storm_timeout=120.0,
     ),
     tls=TlsSizes(streams=10_000, rates=(10.0, 100.0), per_connection=10, handshakes=10_000),
+    schemas=SchemasSizes(
+        rate=1_000.0,
+        keys=1_000,
+        keyed_streams=(1_000, 10_000),
+        fanout_streams=(1_000,),
+        window=12.0,
+        rounds=3,
+        catchup_records=1_000_000,
+        catchup_timeout=240.0,
+    ),
 )
 
 QUICK = Sizes(
@@ -138,6 +165,16 @@ QUICK = Sizes(
         storm_timeout=30.0,
     ),
     tls=TlsSizes(streams=300, rates=(100.0,), per_connection=10, handshakes=300),
+    schemas=SchemasSizes(
+        rate=300.0,
+        keys=30,
+        keyed_streams=(30, 300),
+        fanout_streams=(100,),
+        window=3.0,
+        rounds=1,
+        catchup_records=50_000,
+        catchup_timeout=60.0,
+    ),
 )
 
 

@@ -155,7 +155,10 @@ def run_load(target: Target, spec: LoadSpec, extra: Extra | None = None) -> dict
                 partitions = [i % spec.feed.partitions for i in range(len(spec.keys))]
             if target.kafka:
                 probe = KafkaLatencyProbe(
-                    target.context.bootstrap, spec.feed.topic, spec.feed.partitions
+                    target.context.bootstrap,
+                    spec.feed.topic,
+                    spec.feed.partitions,
+                    target.encoding,
                 ).start()
             producer = target.producer(spec.feed, spec.keys, spec.rate, partitions).start()
         time.sleep(spec.warmup)

@@ -40,6 +40,7 @@ class Target(ABC):
     kafka = True  # records reach it through Kafka (else through its own publisher)
     listen_backlog: int | None = None  # the backlog its listener asks for (None: unknown)
     tls = False  # the streams' port speaks TLS; `control_port` stays plain (health, publish)
+    encoding = "json"  # how its producer writes the records: json, or avro (records.py)
 
     def __init__(self, context: Context) -> None:
         self.context = context
@@ -63,7 +64,9 @@ class Target(ABC):
     ) -> ProducerHandle:
         from benchmarks.producers.kafka import kafka_producer
 
-        return kafka_producer(self.context.bootstrap, feed.topic, keys, rate, partitions)
+        return kafka_producer(
+            self.context.bootstrap, feed.topic, keys, rate, partitions, self.encoding
+        )
 
     def stream_headers(self, index: int) -> str:
         """Extra request header lines stream `index` sends (a guarded target's token)."""

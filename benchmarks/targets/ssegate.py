@@ -11,9 +11,11 @@ from typing import Any
 import yaml
 
 from benchmarks.certificates import server_certificate
+from benchmarks.records import AVRO_SCHEMA_TEXT
 from benchmarks.system import free_port, wait_http
 from benchmarks.targets.base import Feed, Target
 
+AVRO_CATALOG = "bench"  # the inline catalog of an Avro target's routes (docs/schemas.md)
 MAX_STREAMS = 120_000  # above every scenario's load: the limit is not what is measured
 LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
@@ -47,10 +49,17 @@ class Ssegate(Target):
         properties: dict[str, Any] | None = None,
         tls: bool = False,
         guard: bool = False,
+        avro: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.tls = tls
+        # Avro records (records.py), each route reading them with an inline Avro model:
+        # subject `<topic>-value`, framing `none`, so the records are the bare Avro binary.
+        if avro:
+            self.encoding = "avro"
+            self.name = "ssegate_avro"
+            self.label = "ssegate, Avro topic, inline Avro model"
         # A JWT guard on every route; each stream sends its own RS256 token (its own `sub`).
         self.guard = BenchGuard() if guard else None
         if guard:
@@ -85,6 +94,9 @@ class Ssegate(Target):
         if self.guard is not None:
             for route in routes:
                 route["guarded"] = {"bench": ["read"]}
+        if self.encoding == "avro":
+            for route in routes:
+                route["value"] = {"model": "avro", "catalog": AVRO_CATALOG}
         config: dict[str, Any] = {
             "kafka": {
                 "bootstrap_servers": self.context.bootstrap,
@@ -97,6 +109,12 @@ class Ssegate(Target):
         }
         if self.guard is not None:
             config["guards"] = {"bench": self.guard.config()}
+        if self.encoding == "avro":
+            subjects = {
+                f"{feed.topic}-value": {"type": "avro", "schema": AVRO_SCHEMA_TEXT}
+                for feed in feeds
+            }
+            config["catalogs"] = {AVRO_CATALOG: {"type": "inline", "subjects": subjects}}
         return config
 
     def listeners(self) -> list[dict[str, Any]]:

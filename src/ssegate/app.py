@@ -37,6 +37,7 @@ from ssegate.http.exchange import Exchange
 from ssegate.observe.metrics import GatewayMetrics
 from ssegate.rejection import Rejection
 from ssegate.routing import Router
+from ssegate.sources.names import modeled_name
 from ssegate.sse.stream import CloseReason
 from ssegate.sse.wire import COMMENT, encode_retry
 from ssegate.subscription import STREAM_METHODS, subscribe
@@ -72,13 +73,18 @@ class Gateway:
         self.cors = CorsPolicy(config.cors)
         self.readiness = readiness
         self.connection_count = connection_count
-        self.literal_topics = {r.topic.resolve({}) for r in compiled.routes if r.topic.is_literal}
+        self.literal_topics = {
+            modeled_name(r.topic.resolve({}), r.model)
+            for r in compiled.routes
+            if r.topic.is_literal
+        }
         self.stream_preamble = (COMMENT if config.sse.initial_comment else b"") + (
             encode_retry(config.sse.retry) if config.sse.retry is not None else b""
         )
         self.static = {url: _load_static(path) for url, path in compiled.static_files().items()}
         self.route_guards = compiled.route_guards
         self.guards = compiled.guards
+        self.catalogs = compiled.catalogs
         self._responses = metrics.responses
 
     def record_status(self, status: int) -> None:
@@ -244,6 +250,10 @@ class Gateway:
             # Keys never loaded: the guard answers 503. Stale keys still verify: ready.
             report["guards"] = {name: keys.state for name, keys in remote.items()}
             ready = report["ready"] = ready and all(k.keys is not None for k in remote.values())
+        if self.catalogs:
+            # Shown, not required: streams go on with the schemas already fetched, and
+            # taking every instance out of a load balancer would not bring a registry back.
+            report["catalogs"] = {name: c.state for name, c in sorted(self.catalogs.items())}
         return ready, report
 
     def _metrics(self, exchange: Exchange) -> None:

@@ -13,6 +13,11 @@
     │   ├── SinceError              subscription: a `?since=` that is no time (400)
     │   └── TokenError              guard.jwt: an access token that does not verify (401)
     ├── KeySetError                 guard.keys: a JWK or JWKS that cannot be used
+    ├── SchemaError                 schemas.schema: a schema that does not parse or compile
+    ├── CatalogUnavailable          schemas.schema: a registry that cannot be asked now
+    ├── UnknownSchema               schemas.schema: a registry without that id or subject
+    ├── InvalidRecord               schemas.schema: a record its model refuses (a reason)
+    ├── DevRegistryError            devregistry: the development registry cannot start
     └── DevKafkaError               the local development broker cannot be fetched or started
         ├── JavaNotFound            no usable `java` (missing, or older than 17)
         ├── MavenError              `mvn` is missing, or fetching the broker jars failed

@@ -26,6 +26,9 @@ from ssegate.http.tls import ServerTls, TlsConfigError
 from ssegate.kafka.source import KafkaSources
 from ssegate.observe.looplag import LoopLag
 from ssegate.observe.metrics import GatewayMetrics
+from ssegate.schemas.model import ValueModel
+from ssegate.schemas.sources import ModeledSources
+from ssegate.sources.protocol import Sources
 from ssegate.sse.stream import CloseReason
 from ssegate.wiring import CompiledConfig
 
@@ -94,7 +97,16 @@ async def serve(
     loop = asyncio.get_running_loop()
     config = compiled.config
     metrics = GatewayMetrics()
-    sources = KafkaSources.from_config(config.kafka, config.sse, loop)
+    kafka_sources = KafkaSources.from_config(config.kafka, config.sse, loop)
+    sources: Sources = kafka_sources
+    if compiled.models:
+        models = {key: ValueModel(spec) for key, spec in compiled.models.items()}
+        invalid = metrics.invalid_records
+
+        def count_invalid(topic: str, reason: str) -> None:
+            invalid.labels(topic, reason).inc()
+
+        sources = ModeledSources(kafka_sources, models, loop, count_invalid)
     fanout = Fanout(FanoutOptions.from_config(config), metrics, sources, loop)
     loop_lag = LoopLag(loop)
     metrics.registry.on_collect(lambda: metrics.loop_lag.labels().set(loop_lag.lag))
@@ -131,6 +143,17 @@ async def serve(
             metrics.guard_keys_failing.labels(name).set(1 if remote.error else 0)
 
     metrics.registry.on_collect(guard_gauges)
+    catalogs = compiled.catalogs
+
+    def catalog_gauges() -> None:
+        for name, catalog in catalogs.items():
+            metrics.catalog_available.labels(name).set(1 if catalog.state == "ok" else 0)
+            metrics.catalog_fetches.labels(name, "sent").set(catalog.fetches)
+            metrics.catalog_fetches.labels(name, "failed").set(catalog.failures)
+
+    metrics.registry.on_collect(catalog_gauges)
+    for catalog in catalogs.values():
+        await catalog.start()
     for remote in remote_keys.values():
         remote.start()
     probe.start()
@@ -175,6 +198,8 @@ async def serve(
         for remote in remote_keys.values():
             remote.stop()
         await _drain(servers, registry, fanout, float(config.server.shutdown_timeout))
+        for catalog in catalogs.values():
+            await catalog.stop()
         loop_lag.stop()
         probe.stop()
 

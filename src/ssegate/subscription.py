@@ -92,7 +92,7 @@ def subscribe(
                 start = replace(start, since_ms=parse_since(unquote(since)))
             except SinceError as exc:
                 return Rejection(HTTPStatus.BAD_REQUEST, f"since: {exc}")
-    key = GroupKey(route.path, filters, route.id_form)
+    key = GroupKey(route.path, filters, route.id_form, route.deliver_invalid)
     return Subscription(route, topic, key, start, request.client_ip)
 
 

@@ -13,7 +13,7 @@ raise a `ConfigError` in the loader's format: `<file>: routes[0].path: <message>
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,9 @@ from ssegate.guard.keys import KeySetError, RemoteKeys, key_set
 from ssegate.http.tls import ALPN, CertificateFiles, ServerTls, TlsConfigError, TlsSettings
 from ssegate.observe.logs import redact_parameter
 from ssegate.routing import RESERVED_PATHS, CompiledRoute, RouteError, compile_route
+from ssegate.schemas.build import build_catalogs, check_inline_model, model_spec
+from ssegate.schemas.catalog import Catalog
+from ssegate.schemas.model import ModelSpec
 
 __all__ = ["CompiledConfig", "compile_config", "load", "parse"]
 
@@ -51,6 +54,9 @@ class CompiledConfig:
     # The configured guards, and per route (same order) its guard step or None.
     guards: Mapping[str, JwtGuard] = field(default_factory=dict)
     route_guards: tuple[RouteGuard | None, ...] = ()
+    # Schema catalogs by name, and the routes' value models by their key (`route.model`).
+    catalogs: Mapping[str, Catalog] = field(default_factory=dict)
+    models: Mapping[str, ModelSpec] = field(default_factory=dict)
 
     def static_files(self) -> dict[str, Path]:
         """URL path -> absolute file path, for every `static` entry."""
@@ -65,6 +71,8 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
         _check_static_urls(loaded.config, routes)
         tls = _listeners_tls(loaded.config, loaded.base_dir)
         route_guards = _route_guards(loaded.config, guards)
+        catalogs = build_catalogs(loaded.config, loaded.base_dir)
+        models = _models(loaded.config, routes, catalogs)
     except ConfigProblem as problem:
         raise ConfigError(problem.render(loaded.source)) from None
     return CompiledConfig(
@@ -75,7 +83,26 @@ def compile_config(loaded: LoadedConfig) -> CompiledConfig:
         tls=tls,
         guards=guards,
         route_guards=route_guards,
+        catalogs=catalogs,
+        models=models,
     )
+
+
+def _models(
+    config: Config, routes: Sequence[CompiledRoute], catalogs: Mapping[str, Catalog]
+) -> dict[str, ModelSpec]:
+    """The value model of each route that has one, by its key: routes of one topic whose
+    models are configured alike share it."""
+    models: dict[str, ModelSpec] = {}
+    for route, cfg in zip(routes, config.routes, strict=True):
+        if route.model is None or cfg.value is None:
+            continue
+        # With framing `none` and no subject the topic is literal (config checks).
+        topic = route.topic.resolve({}) if route.topic.is_literal else ""
+        spec = model_spec(cfg.value, topic, config, catalogs)
+        check_inline_model(spec, ("routes", route.index, "value"))
+        models[route.model] = spec
+    return models
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> CompiledConfig:

@@ -28,9 +28,13 @@ SCENARIOS = {
     "workers",
     "overload",
     "tls-http2",
+    "schemas",
 }
 # `tls-http2` names its targets by what they speak.
 TLS_TARGETS = ("ssegate", "ssegate_tls", "nchan_tls", "ssegate_h2", "ssegate_handshakes")
+# `schemas` runs two ssegate targets: an Avro topic with a model, the same topic as JSON.
+SCHEMAS_TARGETS = ("ssegate_avro", "ssegate_json")
+SCHEMAS_KINDS = {"keyed", "fanout", "catch-up"}
 LOAD_FIELDS = {"deliveries_per_s", "produced_per_s", "server", "latency_ms", "client", "checks"}
 CHECK_FIELDS = {"lost", "duplicated", "undelivered", "streams_with_id_errors"}
 PHASE_FIELDS = {"deliveries_per_s", "median_deliveries_per_s", "refused", "reconnects", "listen"}
@@ -42,6 +46,9 @@ BY_DESIGN = {
     ("overload", "python_stack"): "not run",
     ("tls-http2", "python_stack"): "absent",
     ("tls-http2", "nchan"): "absent",
+    ("schemas", "ssegate"): "absent",
+    ("schemas", "python_stack"): "absent",
+    ("schemas", "nchan"): "absent",
 }
 
 
@@ -108,7 +115,7 @@ def check_point(scenario: str, target: str, point: dict[str, Any]) -> None:
         check_overload_point(where, target, point)
         return
     assert "held" in point, where
-    if scenario == "catch-up":
+    if scenario == "catch-up" or point.get("kind") == "catch-up":
         assert {"records", "received", "records_per_s", "server", "checks"} <= set(point), where
     elif "open" in point and point["open"]["opened"] < point["streams"]:
         assert point["held"] is False, where  # a peer that fell over
@@ -154,6 +161,15 @@ def test_bench_quick_runs_every_scenario_for_every_target(
     assert guarded_storm["status"] == "ok", guarded_storm.get("reason")
     for point in guarded_storm["points"]:
         check_point("resume-storm", "ssegate", point)  # every reconnect carried a token
+    schemas = results["scenarios"]["schemas"]
+    for target in SCHEMAS_TARGETS:
+        outcome = schemas["targets"][target]
+        assert outcome["status"] == "ok", (target, outcome.get("reason"))
+        assert {point["kind"] for point in outcome["points"]} == SCHEMAS_KINDS, target
+        for point in outcome["points"]:
+            check_point("schemas", "ssegate", point)  # the same strict checks as ssegate's
+    assert {row["kind"] for row in schemas["model_cost"]} == SCHEMAS_KINDS
+    assert {"best_us_per_record", "median_us_per_record"} <= set(schemas["in_process"])
     h2_point = results["scenarios"]["tls-http2"]["targets"]["ssegate_h2"]["points"][0]
     assert (h2_point["protocol"], h2_point["connections"]) == ("h2-tls", h2_point["streams"] // 10)
     for scenario, result in results["scenarios"].items():

@@ -1,5 +1,5 @@
-"""Fixtures of the integration tests that speak TLS: a CA the clients trust, and a server
-certificate from it for 127.0.0.1 and localhost."""
+"""Fixtures of the integration tests: a CA the clients trust and a server certificate from it
+for 127.0.0.1 and localhost (TLS), and the session's real Apicurio Registry (schemas)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.support.apicurio import apicurio_registry  # noqa: F401 (session fixture)
 from tests.support.pki import CertFiles, issue
 
 

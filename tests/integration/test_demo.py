@@ -40,7 +40,9 @@ def demo_running(
     config = yaml.safe_load((EXAMPLES / example / "ssegate.yaml").read_text())
     port = free_port()
     config["listeners"][0]["port"] = port  # 7114 may be taken on a developer's machine
-    config, page = adapt(config, (EXAMPLES / example / "index.html").read_text())
+    page_file = EXAMPLES / example / config["static"]["/"]
+    config, page = adapt(config, page_file.read_text())
+    config["static"]["/"] = "index.html"
     (tmp_path / "ssegate.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "index.html").write_text(page)
     env = dict(os.environ)
@@ -245,3 +247,39 @@ async def test_secure_demo_page_signs_in_and_renews_in_band(tmp_path: Path) -> N
             await browser.close()
     assert status == "signed in as alice; streaming"
     assert set(symbols) == {"AAPL", "MSFT", "GOOG", "AMZN", "NVDA"}
+
+
+def test_avro_demo_runs_its_registry_and_streams_json(tmp_path: Path) -> None:
+    registry_port = free_port()
+
+    def adapt(config: dict[str, Any], page: str) -> tuple[dict[str, Any], str]:
+        url = f"http://127.0.0.1:{registry_port}/apis/ccompat/v7"
+        config["catalogs"]["registry"]["url"] = url
+        return config, page
+
+    with demo_running(tmp_path, example="avro", adapt=adapt) as (port, output):
+        text = "".join(output)
+        assert "quotes are Avro, schema id " in text
+        assert f"schema registry ready at http://127.0.0.1:{registry_port}/apis/ccompat/v7" in text
+        base = f"http://127.0.0.1:{port}"
+        # A filter on a field of the decoded value: AAPL's quotes, as JSON, none missing.
+        quotes = curl_stream(f"{base}/events/AAPL")
+        events = re.findall(rb"id:(\S+)\ndata:(\{.*\})\n\n", quotes)
+        assert len(events) >= 3, quotes
+        decoded = [json.loads(data) for _, data in events]
+        assert {quote["symbol"] for quote in decoded} == {"AAPL"}
+        assert [quote["seq"] for quote in decoded] == list(range(1, len(decoded) + 1))
+        # timestamp-millis as RFC 3339 in UTC (docs/schemas.md)
+        assert all(
+            re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", quote["ts"])
+            for quote in decoded
+        ), decoded
+        assert set(decoded[0]) == {"symbol", "price", "seq", "ts"}
+        # The registry holds the schema the records name.
+        subject = subprocess.run(
+            ["curl", "-s", f"http://127.0.0.1:{registry_port}/apis/ccompat/v7/subjects"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(subject.stdout) == ["events-value"]

@@ -17,6 +17,7 @@ from typing import NoReturn
 from ssegate.config.guard_checks import check_guards
 from ssegate.config.problems import ConfigPath, ConfigProblem
 from ssegate.config.schema import Config, Http2Config, TlsConfig
+from ssegate.config.schema_checks import check_schemas
 
 __all__ = ["check_config"]
 
@@ -38,6 +39,7 @@ def check_config(config: Config, base_dir: Path) -> None:
     _check_server(config)
     _check_static(config, base_dir)
     check_guards(config)
+    check_schemas(config, base_dir)
 
 
 def _fail(path: ConfigPath, message: str) -> NoReturn:

@@ -127,7 +127,18 @@ def _is_expression_field(path: ConfigPath) -> bool:
         return True
     if len(rest) < 3 or rest[0] != "filters" or not isinstance(rest[1], int):
         return False
-    return rest[2:] == ("key",) or (len(rest) == 4 and rest[2] == "headers")
+    field = rest[2:]
+    if field == ("key",) or (len(field) == 2 and field[0] == "headers"):
+        return True
+    # value: {path, equals}, or a list of them
+    if field == ("value", "equals"):
+        return True
+    return (
+        len(field) == 3
+        and field[0] == "value"
+        and isinstance(field[1], int)
+        and field[2] == "equals"
+    )
 
 
 class _Substitution:

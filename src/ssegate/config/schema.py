@@ -173,11 +173,76 @@ class ServerOptions(_Section, frozen=True):
     shutdown_timeout: Seconds = Seconds(10.0)
 
 
+class ValueMatch(_Section, frozen=True):
+    """A field of the record's JSON value (decoded by the route's model, if any) that must
+    equal a text (docs/schemas.md#filters-on-values)."""
+
+    path: str  # `$.a.b[0]`: names and array indexes from the value's root
+    equals: str  # a string field compares as it is, any other as its JSON text
+
+
 class FilterConfig(_Section, frozen=True):
-    """One filter item: the key and every header must match (all of)."""
+    """One filter item: the key, every header and every value condition must match."""
 
     key: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    value: ValueMatch | list[ValueMatch] | None = None
+
+
+class CatalogCredentials(_Section, frozen=True):
+    """How a catalog authenticates to its registry: basic, or an Authorization header."""
+
+    username: str | None = None
+    password: str | None = None  # write `${env.NAME}`
+    authorization: str | None = None  # the whole header value, e.g. `Bearer ${env.TOKEN}`
+
+
+class InlineSchema(_Section, frozen=True):
+    """A schema given in the configuration (`schema`) or in a file next to it (`file`)."""
+
+    type: Literal["avro", "protobuf", "json"]
+    schema: str | None = None
+    file: str | None = None
+    # Other inline subjects this one imports, by the name it imports them under.
+    references: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class CatalogConfig(_Section, frozen=True):
+    """A schema catalog (docs/schemas.md): inline, a Confluent-compatible registry, or
+    Apicurio's native API. Options apply to the types named beside them."""
+
+    type: Literal["inline", "schema-registry", "apicurio"]
+    subjects: dict[str, InlineSchema] = msgspec.field(default_factory=dict)  # inline
+    url: str | None = None  # schema-registry, apicurio
+    # How long a subject's `latest` version is trusted before it is asked again; ids are
+    # immutable and kept (Zilla's `max-age`, the same default).
+    max_age: Seconds = Seconds(300.0)
+    credentials: CatalogCredentials | None = None
+    trust: str | None = None  # PEM CA certificates for an https registry
+    context: str | None = None  # schema-registry: a Confluent context
+    group: str = "default"  # apicurio: the artifact group
+    use_id: Literal["globalId", "contentId"] = "globalId"  # apicurio
+    id_encoding: Literal["8-byte", "4-byte"] = "8-byte"  # apicurio: bytes of the framed id
+
+
+class ModelConfig(_Section, frozen=True):
+    """How a route's record values are validated and turned into JSON."""
+
+    model: Literal["json", "avro", "protobuf"]
+    # The catalog's name; none: a `json` model only checks that values are JSON.
+    catalog: str | None = None
+    # How a record names its schema: an id framed before the payload (the catalog's
+    # framing), or none, then `subject` at `version`. Default: the catalog's.
+    framing: Literal["confluent", "apicurio", "apicurio-4", "none"] | None = None
+    subject: str | None = None  # default with no framing: `<topic>-value`
+    version: int | Literal["latest"] = "latest"
+    message: str | None = None  # protobuf: the message's full name, when not framed
+    # JSON mapping (docs/schemas.md): 64-bit integers as numbers or strings (default:
+    # numbers for Avro, strings for Protobuf, as its canonical JSON), Avro unions plain or
+    # tagged, Protobuf field names as in the .proto or lowerCamelCase.
+    int64: Literal["number", "string"] | None = None
+    unions: Literal["plain", "tagged"] = "plain"
+    field_names: Literal["proto", "json"] = "proto"
 
 
 class GuardCredentials(_Section, frozen=True):
@@ -223,6 +288,11 @@ class RouteConfig(_Section, frozen=True):
     guarded: dict[str, list[str]] = msgspec.field(default_factory=dict)
     # What a caller the guard refuses gets: 401/403, or the route's 404 (Zilla's way).
     unauthorized: Literal[401, 404] = 401
+    # A model: validate each record and send its value as JSON (docs/schemas.md).
+    value: ModelConfig | None = None
+    # A record that fails its model: `skip` (an id-only checkpoint moves past it) or `event`
+    # (`event:invalid` with its partition, offset and reason, and its id).
+    on_invalid: Literal["skip", "event"] = "skip"
 
 
 class Config(_Section, frozen=True):
@@ -238,3 +308,4 @@ class Config(_Section, frozen=True):
     # URL path -> file (relative to the config file), served as-is: e.g. a demo page at `/`.
     static: dict[str, str] = msgspec.field(default_factory=dict)
     guards: dict[str, GuardConfig] = msgspec.field(default_factory=dict)
+    catalogs: dict[str, CatalogConfig] = msgspec.field(default_factory=dict)

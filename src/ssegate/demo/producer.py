@@ -7,7 +7,9 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -36,6 +38,9 @@ class PriceFeed:
     bootstrap: str
     topic: str = "events"
     interval: float = 1.0
+    # How a quote becomes a record value: compact JSON, or (the Avro demo) Avro framed
+    # with its registry id (`ssegate.demo.avro`).
+    encode: Callable[[dict[str, Any]], bytes] = field(default=lambda quote: _json(quote))
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -66,7 +71,7 @@ class PriceFeed:
                 }
                 producer.produce(
                     self.topic,
-                    json.dumps(value, separators=(",", ":")).encode(),
+                    self.encode(value),
                     symbol.encode(),
                     headers=[("exchange", exchange.encode())],
                 )
@@ -74,3 +79,7 @@ class PriceFeed:
             producer.poll(0)
             self._stop.wait(self.interval)
         producer.flush(5)
+
+
+def _json(quote: dict[str, Any]) -> bytes:
+    return json.dumps(quote, separators=(",", ":")).encode()

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from ssegate.demo.avro import avro_encoder
 from ssegate.demo.issuer import AUDIENCE, USERS, DemoIssuer
 from ssegate.demo.localca import ensure_local_tls
 from ssegate.demo.producer import PriceFeed
 from ssegate.devkafka import DevKafka, default_home
 from ssegate.devkafka.topics import create_topic
+from ssegate.devregistry import DevRegistry
 from ssegate.errors import ConfigError
 from ssegate.server import run
 from ssegate.wiring import CompiledConfig, load, parse
@@ -21,6 +23,9 @@ TOPIC = "events"
 # A guard whose issuer is a plain-HTTP loopback URL gets the demo's own token issuer on
 # that port (`ssegate.demo.issuer`); a real identity provider is never on such a URL.
 DEMO_ISSUER_PREFIX = "http://127.0.0.1:"
+# Likewise a schema-registry catalog at http://127.0.0.1:<port>/apis/ccompat/v7 gets the
+# demo's own registry on that port (`ssegate.devregistry`), and the quotes are Avro.
+DEMO_REGISTRY_PATH = "/apis/ccompat/v7"
 
 
 def _say(message: str) -> None:
@@ -36,6 +41,7 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
     info = broker.start(port=port)
     feed: PriceFeed | None = None
     issuers: list[DemoIssuer] = []
+    registry: DevRegistry | None = None
     try:
         create_topic(info.bootstrap, TOPIC, partitions=3, exist_ok=True)
         os.environ["KAFKA_BOOTSTRAP"] = info.bootstrap
@@ -45,7 +51,11 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
         else:
             compiled = load(config_path)
         issuers = _start_issuers(compiled)
+        registry = _start_registry(compiled, state / "demo-registry")
         feed = PriceFeed(info.bootstrap, TOPIC)
+        if registry is not None:
+            schema_id, feed.encode = avro_encoder(registry, TOPIC)
+            _say(f"quotes are Avro, schema id {schema_id} (subject {TOPIC}-value)")
         feed.start()
         _say(f"producing stock prices to topic {TOPIC!r} at {info.bootstrap}")
 
@@ -67,6 +77,8 @@ def run_demo(config_path: Path, *, port: int | None = None, tls: bool = False) -
             feed.stop()
         for issuer in issuers:
             issuer.stop()
+        if registry is not None:
+            registry.stop()
         broker.stop()
         _say("stopped")
     return 0
@@ -103,6 +115,26 @@ def _start_issuers(compiled: CompiledConfig) -> list[DemoIssuer]:
         users = ", ".join(f"{n} ({u.scope or 'no roles'}, desk {u.desk})" for n, u in USERS.items())
         _say(f"token issuer {issuer.issuer} for guard {name!r}; users: {users}")
     return issuers
+
+
+def _start_registry(compiled: CompiledConfig, data: Path) -> DevRegistry | None:
+    """The demo's registry, when a catalog names one (DEMO_REGISTRY_PATH); at most one."""
+    for name, catalog in compiled.config.catalogs.items():
+        url = catalog.url or ""
+        if catalog.type != "schema-registry" or not url.startswith(DEMO_ISSUER_PREFIX):
+            continue
+        port = url.removeprefix(DEMO_ISSUER_PREFIX).removesuffix(DEMO_REGISTRY_PATH)
+        if not port.isdigit():
+            raise ConfigError(
+                f"catalogs.{name}: the demo serves a registry at {DEMO_ISSUER_PREFIX}<port>"
+                f"{DEMO_REGISTRY_PATH}; this catalog names {url}"
+            )
+        _say(f"starting a schema registry (Apicurio) for catalog {name!r} on port {port}")
+        registry = DevRegistry(data, port=int(port))
+        registry.start()
+        _say(f"schema registry ready at {url}")
+        return registry
+    return None
 
 
 def _how_to_get_a_token(issuer: DemoIssuer, base: str) -> None:

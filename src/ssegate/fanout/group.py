@@ -23,21 +23,39 @@ class GroupKey(NamedTuple):
     route: str  # the route's path template (streams of different routes never share)
     filters: ResolvedFilters
     form: IdForm
+    # Records a model refused (`Record.invalid`): passed over, or delivered as
+    # `event:invalid` (the route's `on_invalid`).
+    deliver_invalid: bool = False
 
 
 def _accept_all(record: Record) -> bool:
     return True
 
 
-def accepts_for(filters: ResolvedFilters) -> Callable[[Record], bool]:
-    """The predicate `filters` apply to a record (all records when there are none)."""
+def _accept_valid(record: Record) -> bool:
+    return record.invalid is None
+
+
+def accepts_for(key: GroupKey) -> Callable[[Record], bool]:
+    """The predicate a group's filters and invalid-record policy apply to a record. Value
+    conditions are not evaluated on an invalid record (its value is not the model's)."""
+    filters = key.filters
     if not filters:
-        return _accept_all
+        return _accept_all if key.deliver_invalid else _accept_valid
+    if key.deliver_invalid:
 
-    def accepts(record: Record) -> bool:
-        return matches(filters, record.key, record.headers)
+        def accepts(record: Record) -> bool:
+            document = record.document if record.invalid is None else None
+            return matches(filters, record.key, record.headers, document)
 
-    return accepts
+        return accepts
+
+    def accepts_valid(record: Record) -> bool:
+        return record.invalid is None and matches(
+            filters, record.key, record.headers, record.document
+        )
+
+    return accepts_valid
 
 
 class Member(Protocol):
@@ -77,7 +95,7 @@ class SubscriptionGroup(Generic[M]):
     ) -> None:
         self.key = key
         self.form = key.form
-        self.accepts = accepts_for(key.filters)
+        self.accepts = accepts_for(key)
         self.index_keys = index_keys(key.filters) if key.filters else None
         self.members: dict[M, None] = {}
         self.frames: list[bytes] = []

@@ -21,12 +21,22 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ssegate.fanout.encode import encode_on_trail, encode_record
 from ssegate.fanout.snapshot import CompactedSnapshot
 from ssegate.kafka.eventid import IdForm
 from ssegate.kafka.position import COMPACT_ABOVE, Position
 from ssegate.sources.record import Record
+
+
+class Taken(NamedTuple):
+    """What `take` gives: the frames to write, and whether records were passed over after
+    the last of them (the stream's position is then ahead of its last id: its next
+    heartbeat must be a checkpoint)."""
+
+    frames: list[bytes]
+    passed_after: bool
 
 
 def take(
@@ -37,7 +47,7 @@ def take(
     snapshot: CompactedSnapshot | None = None,
     *,
     on_trail: bool = False,
-) -> list[bytes]:
+) -> Taken:
     """Pass `records` (in order) through `position`: the frames to write now.
 
     `on_trail`: `position` is where the live source was after some record of the ring and
@@ -45,6 +55,7 @@ def take(
     behind): the stream has then seen exactly what the live source had when it wrote each
     record, so the live `id:` lines are its ids too, and are written instead of encoded."""
     frames: list[bytes] = []
+    passed_after = False
     for record in records:
         known = position.get(record.partition)
         if known is not None and record.offset < known:
@@ -57,7 +68,10 @@ def take(
             if frame is None:
                 frame = encode_record(record, position.id_progress(record), form)
             frames.append(frame)
-    return frames
+            passed_after = False
+        else:
+            passed_after = True
+    return Taken(frames, passed_after)
 
 
 def chunk_records(
@@ -91,6 +105,7 @@ class ReplayChunk:
     payload: bytes
     events: int
     end: Position  # copied by each stream that takes the chunk
+    passed_after: bool  # records passed over after its last event (`Taken`)
     final: bool  # the ring's end was reached: valid while `appended` is unchanged
     appended: int
 

@@ -75,6 +75,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ssegate.fanout")
 
+# `last_progress` of a stream whose position is ahead of its last id: equal to no progress.
+BEHIND_POSITION = "\x00behind"
+
 
 class State(enum.Enum):
     WAITING = "waiting"
@@ -171,7 +174,7 @@ class Subscriber:
         self.sink = sink
         self.key = key
         self.form = key.form
-        self._accepts = accepts_for(key.filters)
+        self._accepts = accepts_for(key)
         self.stats = stats
         self.start = start
         self.state = State.WAITING
@@ -357,7 +360,7 @@ class Subscriber:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _write_own(self, payload: bytes, events: int) -> None:
+    def _write_own(self, payload: bytes, events: int, passed_after: bool = False) -> None:
         if not events:
             return
         self.sink.write_events(payload)
@@ -365,7 +368,11 @@ class Subscriber:
         self.stats.bytes.value += len(payload)
         self.last_write = self._context.clock.monotonic()
         if self._snapshot is None and self.position is not None:
-            self.last_progress = self.position.id_progress(None)
+            # Records passed over after the last event: the position is ahead of the
+            # client's id, so no progress matches it and the next heartbeat checkpoints.
+            self.last_progress = (
+                BEHIND_POSITION if passed_after else self.position.id_progress(None)
+            )
 
     def _skip_deleted(self, lost: Mapping[int, tuple[int, int]]) -> None:
         """Positions retention deleted: move past them; tell a resuming client once."""
@@ -408,7 +415,7 @@ class Subscriber:
         self._enter(State.REPLAYING)
         chunk = self._replay_chunk(position)
         self.position = chunk.end
-        self._write_own(chunk.payload, chunk.events)
+        self._write_own(chunk.payload, chunk.events, chunk.passed_after)
         if chunk.final:
             return self._join()
         if not self.sink.paused:
@@ -433,10 +440,12 @@ class Subscriber:
             options.replay_chunk,
             options.replay_chunk_bytes,
         )
-        frames = take(
+        frames, passed_after = take(
             records, position, self._accepts, self.form, self._snapshot, on_trail=self._behind
         )
-        chunk = ReplayChunk(b"".join(frames), len(frames), position, final, ring.appended)
+        chunk = ReplayChunk(
+            b"".join(frames), len(frames), position, passed_after, final, ring.appended
+        )
         if cacheable:
             view.replays.put(key, replace(chunk, end=position.copy()))
         return chunk
@@ -497,11 +506,11 @@ class Subscriber:
         if self.state is not State.CATCHUP or source is not self._catchup or position is None:
             ack()
             return
-        frames = take(records, position, self._accepts, self.form, self._snapshot)
+        frames, passed_after = take(records, position, self._accepts, self.form, self._snapshot)
         now_ms = self._context.clock.wall_ms()
         for partition, end in eofs.items():
             position.reached_end(partition, end, now_ms)
-        self._write_own(b"".join(frames), len(frames))
+        self._write_own(b"".join(frames), len(frames), passed_after)
         view = self._view
         if all(view.ring.covers(p, position.get(p) or 0) for p in view.partitions):
             ack()

@@ -153,6 +153,23 @@ class GatewayMetrics:
             "1 while a guard's last JWKS fetch failed (it keeps its last good keys).",
             ("guard",),
         )
+        self.invalid_records = r.counter(
+            "ssegate_invalid_records_total",
+            "Records a route's model refused (never delivered as data), by topic and reason "
+            "(magic-byte, truncated, unknown-schema, registry-unavailable, schema-mismatch, "
+            "not-json, ...).",
+            ("topic", "reason"),
+        )
+        self.catalog_available = r.gauge(
+            "ssegate_catalog_available",
+            "1 while a schema catalog's registry answers, 0 while it is backed off.",
+            ("catalog",),
+        )
+        self.catalog_fetches = r.gauge(
+            "ssegate_catalog_requests",
+            "Requests a catalog sent to its registry, and those that failed, since start.",
+            ("catalog", "outcome"),
+        )
         self.protocol_errors = r.counter(
             "ssegate_http_protocol_errors_total",
             "Connections closed for breaking a protocol's rules or limits (HTTP/2 floods, "

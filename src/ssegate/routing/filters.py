@@ -9,6 +9,10 @@ Semantics (Zilla's sse-kafka filters, `reference/zilla-sse.md` §4.2):
    exactly that value. A record may repeat a header name; any occurrence counts.
 3. Comparison is on bytes: configured strings are encoded as UTF-8, nothing is trimmed or
    case-folded. A record with a null key never matches an item with a key (not even `""`).
+4. `value` conditions (ssegate's, beyond Zilla) compare a field of the record's JSON value
+   (`ssegate.routing.valuepath`) with a text: a record whose value is not JSON, or lacks the
+   field, does not match. The value is decoded at most once per record (the caller's
+   `document`), and only when an item with value conditions is reached.
 
 Resolved filters are canonical: items are deduplicated, an item implied by a looser one is
 dropped (`[{key: a}, {key: a, headers: {x: 1}}]` is `[{key: a}]`), an item with no
@@ -19,11 +23,12 @@ fan-out uses as a subscription group's key. Sans-I/O: no logging, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ssegate.routing.expressions import Expression, ExpressionError
+from ssegate.routing.valuepath import Step, field_text, parse_path
 
 if TYPE_CHECKING:
     from ssegate.config.schema import FilterConfig
@@ -48,17 +53,21 @@ class ResolvedFilter:
 
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    values: tuple[tuple[tuple[Step, ...], str], ...] = ()  # (path, text) pairs (rule 4)
 
     def __post_init__(self) -> None:
         normal = tuple(sorted(set(self.headers)))
         if normal != self.headers:
             object.__setattr__(self, "headers", normal)
+        values = tuple(sorted(set(self.values), key=repr))
+        if values != self.values:
+            object.__setattr__(self, "values", values)
 
     def implies(self, other: ResolvedFilter) -> bool:
         """True when every record `other` lets through, this item lets through too."""
         if self.key is not None and self.key != other.key:
             return False
-        return set(self.headers) <= set(other.headers)
+        return set(self.headers) <= set(other.headers) and set(self.values) <= set(other.values)
 
 
 ResolvedFilters = tuple[ResolvedFilter, ...]
@@ -67,8 +76,8 @@ ResolvedFilters = tuple[ResolvedFilter, ...]
 _MATCH_ALL = ResolvedFilter()
 
 
-def _order(item: ResolvedFilter) -> tuple[bool, bytes, tuple[tuple[str, bytes], ...]]:
-    return (item.key is not None, item.key or b"", item.headers)
+def _order(item: ResolvedFilter) -> tuple[bool, bytes, tuple[tuple[str, bytes], ...], str]:
+    return (item.key is not None, item.key or b"", item.headers, repr(item.values))
 
 
 def canonicalize(items: Iterable[ResolvedFilter]) -> ResolvedFilters:
@@ -88,18 +97,22 @@ def matches(
     filters: ResolvedFilters,
     key: bytes | None,
     headers: Sequence[tuple[str, bytes]] | None,
+    document: Callable[[], Any] | None = None,
 ) -> bool:
-    """True when a record with this key and these headers passes `filters`."""
+    """True when a record with this key and these headers passes `filters`. `document`
+    gives the record's decoded JSON value (None when it is not JSON), for value conditions;
+    without it they are not evaluated (taken as met)."""
     if not filters:
         return True
     for item in filters:
         if item.key is not None and item.key != key:
             continue
-        if not item.headers:
-            return True
-        if not headers:
+        if item.headers and (not headers or not all(pair in headers for pair in item.headers)):
             continue
-        if all(pair in headers for pair in item.headers):
+        if not item.values or document is None:
+            return True
+        value = document()
+        if value is not None and all(field_text(value, p) == text for p, text in item.values):
             return True
     return False
 
@@ -126,12 +139,15 @@ class FilterItemTemplate:
 
     key: Expression | None
     headers: tuple[tuple[str, Expression], ...]
+    # (path, expected text, where it is configured within the item)
+    values: tuple[tuple[tuple[Step, ...], Expression, tuple[str | int, ...]], ...] = ()
 
     def resolve(self, params: Mapping[str, str]) -> ResolvedFilter:
         key = None if self.key is None else self.key.resolve(params).encode("utf-8")
         return ResolvedFilter(
             key,
             tuple((name, value.resolve(params).encode("utf-8")) for name, value in self.headers),
+            tuple((path, text.resolve(params)) for path, text, _ in self.values),
         )
 
 
@@ -148,6 +164,7 @@ class FilterTemplate:
         static = all(
             (item.key is None or item.key.is_literal)
             and all(value.is_literal for _, value in item.headers)
+            and all(text.is_literal for _, text, _ in item.values)
             for item in self.items
         )
         self._static = canonicalize(item.resolve({}) for item in self.items) if static else None
@@ -172,7 +189,19 @@ class FilterTemplate:
                         location=(index, "headers"),
                     )
                 headers.append((name, _parse(value, (index, "headers", name))))
-            compiled.append(FilterItemTemplate(key, tuple(headers)))
+            values: list[tuple[tuple[Step, ...], Expression, tuple[str | int, ...]]] = []
+            conditions = item.value if isinstance(item.value, list) else [item.value]
+            for number, condition in enumerate(c for c in conditions if c is not None):
+                where = (
+                    (index, "value", number) if isinstance(item.value, list) else (index, "value")
+                )
+                try:
+                    path = parse_path(condition.path)
+                except ValueError as exc:
+                    raise ExpressionError(str(exc), location=(*where, "path")) from None
+                equals = _parse(condition.equals, (*where, "equals"))
+                values.append((path, equals, (*where[1:], "equals")))
+            compiled.append(FilterItemTemplate(key, tuple(headers), tuple(values)))
         return cls(compiled)
 
     def expressions(self) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
@@ -182,6 +211,8 @@ class FilterTemplate:
                 yield (index, "key"), item.key
             for name, value in item.headers:
                 yield (index, "headers", name), value
+            for _, text, where in item.values:
+                yield (index, *where), text
 
     @property
     def references(self) -> frozenset[tuple[str, str]]:

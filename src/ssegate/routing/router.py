@@ -10,10 +10,13 @@ declaration order, whose template matches. Sans-I/O: no logging, no I/O.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ssegate.config.problems import ConfigPath, format_path
 from ssegate.errors import RequestError, RouteConfigError
@@ -21,9 +24,10 @@ from ssegate.kafka.eventid import IdForm
 from ssegate.routing.expressions import Expression, ExpressionError
 from ssegate.routing.filters import FilterTemplate, ResolvedFilters
 from ssegate.routing.template import PathTemplate, TemplateError
+from ssegate.sources.names import modeled_name
 
 if TYPE_CHECKING:
-    from ssegate.config.schema import RouteConfig
+    from ssegate.config.schema import ModelConfig, RouteConfig
 
 __all__ = [
     "RESERVED_PATHS",
@@ -93,6 +97,10 @@ class CompiledRoute:
     start: StartPolicy
     # Its topic or filters use the client certificate (`${tls.client.<field>}`).
     client_certificate: bool = False
+    # The key of its value model (`model_key`), or None: its topic is read under a modeled
+    # source name (`ssegate.sources.names`); and whether invalid records are delivered.
+    model: str | None = None
+    deliver_invalid: bool = False
 
     def resolve(self, params: Mapping[str, str]) -> tuple[str, ResolvedFilters]:
         """The topic and canonical filters for a request's path parameters.
@@ -103,7 +111,7 @@ class CompiledRoute:
         topic = self.topic.resolve(params)
         if not self.topic.is_literal and (not is_valid_topic_name(topic) or topic.startswith("__")):
             raise TopicNameError(f"{topic!r} is not a topic this route serves")
-        return topic, self.filters.resolve(params)
+        return modeled_name(topic, self.model), self.filters.resolve(params)
 
 
 class Router:
@@ -159,7 +167,16 @@ def compile_route(
         id_form=IdForm(cfg.event_id),
         start=StartPolicy(cfg.start),
         client_certificate=uses_certificate,
+        model=model_key(cfg.value, cfg.topic) if cfg.value is not None else None,
+        deliver_invalid=cfg.on_invalid != "skip",
     )
+
+
+def model_key(model: ModelConfig, topic: str) -> str:
+    """A short name for a model's configuration on a topic (template): routes whose models
+    are configured alike share one, and so one reader and one conversion per record."""
+    digest = hashlib.sha256(msgspec.json.encode([model, topic])).hexdigest()
+    return f"m{digest[:10]}"
 
 
 def _parse_message(exc: ExpressionError) -> str:

@@ -7,8 +7,13 @@ test's in-memory record all become a `Record`; the fan-out knows nothing else.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import msgspec
 
 Headers = Sequence[tuple[str, bytes]]
+
+_UNDECODED = object()
 
 # Bytes of bookkeeping per record beyond key, value and headers, for ring accounting:
 # roughly what CPython spends on the object, its slots and the bytes objects' headers.
@@ -25,8 +30,10 @@ class Record:
 
     __slots__ = (
         "cached_data",
+        "decoded",
         "etag",
         "headers",
+        "invalid",
         "key",
         "live_form",
         "live_id",
@@ -63,11 +70,27 @@ class Record:
                     self.etag = header_value
         self.size = size
         self.cached_data: bytes | None = None
+        # Why the route's model refused this record (`ssegate.schemas.sources` rule 4), or
+        # None: routes with `on_invalid: skip` pass it without delivering it.
+        self.invalid: str | None = None
+        self.decoded: object = _UNDECODED  # the value as JSON, decoded on first need
         # The `id:` line the live fan-out wrote for this record, in the first id form it
         # wrote (an `IdForm`; untyped here: sources know nothing of ids): a stream that fell
         # behind replays from where the live streams were and writes the same line.
         self.live_form: object = None
         self.live_id: bytes | None = None
+
+    def document(self) -> Any:
+        """The value decoded as JSON (None when it is not JSON, or a tombstone), decoded
+        once however many value filters ask (`ssegate.routing.filters` rule 4)."""
+        decoded = self.decoded
+        if decoded is _UNDECODED:
+            try:
+                decoded = msgspec.json.decode(self.value) if self.value is not None else None
+            except msgspec.DecodeError:
+                decoded = None
+            self.decoded = decoded
+        return decoded
 
     def __repr__(self) -> str:
         return f"<Record p{self.partition}@{self.offset} key={self.key!r} seq={self.seq}>"

@@ -168,12 +168,12 @@ TYPE_CASES = [
     (
         routes({**ROUTE, "topik": "events"}),
         "routes[0].topik: unknown field (allowed: path, topic, filters, event_id, start, "
-        "guarded, unauthorized)",
+        "guarded, unauthorized, value, on_invalid)",
     ),
     (
         with_(surprise=1),
         "surprise: unknown field "
-        "(allowed: kafka, routes, listeners, sse, cors, limits, server, static, guards)",
+        "(allowed: kafka, routes, listeners, sse, cors, limits, server, static, guards, catalogs)",
     ),
     (
         with_(kafka={"ring": {"max_record": 1}}),
@@ -181,7 +181,7 @@ TYPE_CASES = [
     ),
     (
         routes({**ROUTE, "filters": [{"key": "a", "header": {}}]}),
-        "routes[0].filters[0].header: unknown field (allowed: key, headers)",
+        "routes[0].filters[0].header: unknown field (allowed: key, headers, value)",
     ),
     (routes({"path": "/a"}), "routes[0]: missing required field 'topic'"),
     (routes(ROUTE, {"topic": "a"}), "routes[1]: missing required field 'path'"),

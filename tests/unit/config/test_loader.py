@@ -284,6 +284,30 @@ def test_env_in_route_fields_stays_literal_for_routing() -> None:
     )
 
 
+def test_value_filters_take_expressions_in_equals_alone_or_listed() -> None:
+    text = textwrap.dedent(
+        """\
+        kafka: {bootstrap_servers: x}
+        routes:
+          - path: /q/{symbol}
+            topic: t
+            filters:
+              - value: {path: $.symbol, equals: '${env.P}${params.symbol}'}
+              - value:
+                  - {path: $.a, equals: '${params.symbol}'}
+                  - {path: '$.b[0]', equals: '$${params.symbol}'}
+        """
+    )
+    (route,) = wiring.parse(text, environ={"P": "x:"}).routes
+    assert route.resolve({"symbol": "S"}) == (
+        "t",
+        (
+            ResolvedFilter(values=((("a",), "S"), (("b", 0), "${params.symbol}"))),
+            ResolvedFilter(values=((("symbol",), "x:S"),)),
+        ),
+    )
+
+
 def test_env_value_ending_in_dollar_before_a_brace_stays_literal() -> None:
     text = (
         "kafka: {bootstrap_servers: x}\n"

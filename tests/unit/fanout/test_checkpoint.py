@@ -90,6 +90,31 @@ async def test_checkpoint_after_a_resume_that_found_only_rejected_records(path: 
     assert client.last_event_id == encode_progress({0: len(topic.log)}), "the resume point moved"
 
 
+@pytest.mark.parametrize("path", ["ring", "catchup"])
+async def test_checkpoint_past_rejected_records_after_the_last_replayed_event(path: str) -> None:
+    """A resume delivers a wanted record, then reads through rejected ones after it: the
+    chunk's end is past the client's last id, so the first heartbeat is a checkpoint."""
+    core = Core.build(asyncio.get_running_loop(), heartbeat=BEAT, ring_records=4, batch_size=8)
+    topic = core.topic("t")
+    for i in range(0 if path == "ring" else 6):
+        topic.append(0, b"old%d" % i, key=b"other")
+    wanted = topic.append(0, b"wanted", key=b"k")
+    for i in range(2):
+        topic.append(0, b"r%d" % i, key=b"other")
+    core.open("t", start=StartAt(StartPolicy.LATEST))
+    await core.settle()
+
+    sink = core.open("t", start=StartAt(EARLIEST, positions={0: 0}), filters=key_filter(b"k"))
+    await core.settle()
+    assert state(core.subscribers[-1]) is State.LIVE
+    client = reconnected({0: 0})
+    assert [event.data for event in client.feed(sink.take())] == ["wanted"]
+    assert client.last_event_id == encode_progress({0: wanted.offset + 1})
+    heartbeat(core)
+    assert client.feed(sink.take()) == []
+    assert client.last_event_id == encode_progress({0: len(topic.log)}), "the resume point moved"
+
+
 async def test_catching_up_stream_gets_checkpoints_of_its_own_position() -> None:
     """Not live yet (its client's socket is full, so its catch-up is held back): the
     heartbeat carries where its own reading got to."""
