@@ -28,7 +28,7 @@ from ssegate.kafka.eventid import IdForm
 from ssegate.kafka.position import Position
 from ssegate.observe.metrics import GatewayMetrics, RouteStats
 from ssegate.sources.protocol import Ack, PartitionStart, Source, SourceFailure
-from ssegate.sources.record import Record
+from ssegate.sources.record import UNDECODED, Record
 from ssegate.sse.stream import CloseReason, EventSink
 from ssegate.sse.wire import COMMENT
 
@@ -261,6 +261,10 @@ class TopicHub:
                 if not group.frames:
                     touched.append(group)
                 group.add(frame, exact)
+            if record.decoded is not UNDECODED:
+                # Value filters decoded it for this dispatch; the ring keeps the bytes only
+                # (a decoded document is several times their size, and uncounted).
+                record.decoded = UNDECODED
         if eofs:
             now_ms = self._clock.wall_ms()
             for partition, end in eofs.items():

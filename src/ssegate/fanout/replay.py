@@ -27,7 +27,7 @@ from ssegate.fanout.encode import encode_on_trail, encode_record
 from ssegate.fanout.snapshot import CompactedSnapshot
 from ssegate.kafka.eventid import IdForm
 from ssegate.kafka.position import COMPACT_ABOVE, Position
-from ssegate.sources.record import Record
+from ssegate.sources.record import UNDECODED, Record
 
 
 class Taken(NamedTuple):
@@ -71,6 +71,8 @@ def take(
             passed_after = False
         else:
             passed_after = True
+        if record.decoded is not UNDECODED:
+            record.decoded = UNDECODED  # as the live dispatch does: the ring keeps bytes
     return Taken(frames, passed_after)
 
 

@@ -124,6 +124,8 @@ class ModelListener:
         async def fetch() -> None:
             try:
                 await self.model.fetch(keys)
+            except Exception:  # a bug, not a registry's answer: the records go on, invalid
+                logger.exception("topic %s: fetching schemas %s failed", self.topic, keys)
             finally:
                 self._fetching = None
             self._drain()

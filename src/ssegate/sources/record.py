@@ -13,7 +13,7 @@ import msgspec
 
 Headers = Sequence[tuple[str, bytes]]
 
-_UNDECODED = object()
+UNDECODED = object()
 
 # Bytes of bookkeeping per record beyond key, value and headers, for ring accounting:
 # roughly what CPython spends on the object, its slots and the bytes objects' headers.
@@ -73,7 +73,7 @@ class Record:
         # Why the route's model refused this record (`ssegate.schemas.sources` rule 4), or
         # None: routes with `on_invalid: skip` pass it without delivering it.
         self.invalid: str | None = None
-        self.decoded: object = _UNDECODED  # the value as JSON, decoded on first need
+        self.decoded: object = UNDECODED  # the value as JSON, decoded on first need
         # The `id:` line the live fan-out wrote for this record, in the first id form it
         # wrote (an `IdForm`; untyped here: sources know nothing of ids): a stream that fell
         # behind replays from where the live streams were and writes the same line.
@@ -84,7 +84,7 @@ class Record:
         """The value decoded as JSON (None when it is not JSON, or a tombstone), decoded
         once however many value filters ask (`ssegate.routing.filters` rule 4)."""
         decoded = self.decoded
-        if decoded is _UNDECODED:
+        if decoded is UNDECODED:
             try:
                 decoded = msgspec.json.decode(self.value) if self.value is not None else None
             except msgspec.DecodeError:
